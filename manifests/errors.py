@@ -1,0 +1,2 @@
+class ValidationError(ValueError):
+    """A document failed validation; the message is safe to show to the caller."""

@@ -1,0 +1,1 @@
+"""tooltool-proxy: a stateless tooltool server in front of object storage."""

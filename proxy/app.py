@@ -1,0 +1,154 @@
+"""The application factory: configuration in, a wired aiohttp application out."""
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as package_version
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import sentry_sdk
+from aiohttp import web
+
+from proxy.auth import Authenticator, AuthServiceUnavailable
+from proxy.clients import ClientsFile
+from proxy.config import Config, ConfigError
+from proxy.context import AUTH, CONFIG, DOWNLOADS, HTTP_SESSION, INDEX, STORE, UPLOADS, VERSION
+from proxy.downloads import Downloads
+from proxy.errors import STORE_RETRY_AFTER_SECONDS, HTTPProblem, problem_response
+from proxy.handlers import downloads, ops, uploads
+from proxy.index import FileIndex
+from proxy.observability import Handler, init_sentry, request_summary
+from proxy.storage import ObjectStore, StoreUnavailable
+from proxy.storage.local import LocalStore
+from proxy.uploads import Uploads, UploadSettings
+
+log = logging.getLogger("tooltool.app")
+
+StoreFactory = Callable[[Config], Awaitable[ObjectStore]]
+
+
+async def open_store(config: Config) -> ObjectStore:
+    if config.store.is_local:
+        root = Path(config.store.path)
+        await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
+        return LocalStore(root)
+    from proxy.storage.s3 import S3Store
+
+    return await S3Store.connect(
+        bucket=config.store.bucket,
+        prefix=config.store.prefix,
+        region=config.s3_region,
+        endpoint_url=config.s3_endpoint_url,
+    )
+
+
+@web.middleware
+async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as the JSON body of PROTOCOL.md §2; nothing leaves as a traceback."""
+    try:
+        return await handler(request)
+    except HTTPProblem as exc:
+        return problem_response(exc.status, exc.detail, exc.headers)
+    except StoreUnavailable as exc:
+        log.warning("object store unavailable", extra={"reason": str(exc)})
+        return problem_response(
+            503,
+            "The object store is unavailable; retry later.",
+            {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
+        )
+    except AuthServiceUnavailable:
+        log.warning("auth service unavailable")
+        return problem_response(503, "The authentication service is unavailable; retry later.", {"Retry-After": "5"})
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow",)}
+        return problem_response(exc.status, exc.reason, headers)
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+        sentry_sdk.capture_exception()
+        return problem_response(500, "The server failed to answer; the error was reported.")
+
+
+def _version_info(path: Path) -> dict[str, Any]:
+    try:
+        info = json.loads(path.read_text())
+        if isinstance(info, dict):
+            return info
+    except (OSError, ValueError):
+        pass
+    try:
+        installed = package_version("tooltool-proxy")
+    except PackageNotFoundError:
+        installed = "unknown"
+    return {
+        "source": "https://github.com/tooltool-proxy/tooltool-proxy",
+        "version": installed,
+        "commit": "",
+        "build": "",
+    }
+
+
+def create_app(
+    config: Config, store_factory: StoreFactory = open_store, put_base_url: str | None = None
+) -> web.Application:
+    """Build the application. `put_base_url` is where clients reach this proxy for proxied PUTs
+    when TOOLTOOL_PUBLIC_URL is not set (the CLI passes the address it listens on)."""
+    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[request_summary, error_bodies])
+    app[CONFIG] = config
+    app[VERSION] = _version_info(config.version_file)
+    app[AUTH] = Authenticator(
+        ClientsFile(config.clients_file),
+        config.anonymous_scopes,
+        skew_seconds=config.hawk_skew_seconds,
+        taskcluster_root_url=config.taskcluster_root_url,
+        public_url=config.public_url,
+    )
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        store = await store_factory(config)
+        index = FileIndex(store, ttl=config.cache_ttl, maxsize=config.cache_size)
+        app[STORE] = store
+        app[INDEX] = index
+        app[DOWNLOADS] = Downloads(store, index, config.scope_prefix, config.signed_url_ttl)
+        proxy_base = (config.public_url or put_base_url) if config.uploads_through_proxy else None
+        if config.uploads_through_proxy and proxy_base is None:
+            raise ConfigError("TOOLTOOL_PUBLIC_URL is required: uploads go through the proxy's PUT endpoint")
+        app[UPLOADS] = Uploads(
+            store,
+            index,
+            UploadSettings(
+                scope_prefix=config.scope_prefix,
+                put_url_ttl=config.upload_url_ttl,
+                max_file_bytes=config.max_file_bytes,
+                proxy_put_base=proxy_base,
+                secret=config.upload_secret,
+            ),
+        )
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
+            app[HTTP_SESSION] = session
+            app[AUTH].bind_session(session)
+            try:
+                yield
+            finally:
+                await store.close()
+
+    app.cleanup_ctx.append(resources)
+    init_sentry(config.sentry_dsn, str(app[VERSION].get("version")))
+    setup_routes(app)
+    return app
+
+
+def setup_routes(app: web.Application) -> None:
+    # `{digest:.*}` so that anything under /sha512/ (encoded slashes too) is validated → 400.
+    app.router.add_get("/sha512/{digest:.*}", downloads.download)
+    app.router.add_post("/upload", uploads.create_batch)
+    app.router.add_get("/upload/complete/sha512/{digest:.*}", uploads.complete)
+    app.router.add_put("/upload/put/sha512/{digest:.*}", uploads.receive_put)
+    app.router.add_get("/__lbheartbeat__", ops.lbheartbeat)
+    app.router.add_get("/__heartbeat__", ops.heartbeat)
+    app.router.add_get("/__version__", ops.version)

@@ -1,0 +1,313 @@
+"""Who is calling, and with which scopes (DESIGN.md §4, PROTOCOL.md §5).
+
+A request is anonymous (no Authorization header), Hawk (tooltool.py or the taskcluster
+library), or Bearer. Credentials that fail verification raise a 401 with the reason; they are
+never downgraded to anonymous. Reasons never echo what the server computed (a MAC in an error
+message would be an oracle for forging one).
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import mohawk
+import mohawk.exc
+import mohawk.util
+import taskcluster.aio
+import taskcluster.exceptions
+from aiohttp import web
+from cachetools import TTLCache
+from taskcluster.utils import scopeMatch
+
+from proxy.clients import Client, ClientsFile
+from proxy.errors import HTTPProblem, unauthorized
+
+# mohawk logs the full Authorization header at debug level; it must never reach our logs.
+logging.getLogger("mohawk").setLevel(logging.WARNING)
+
+MAX_TEMPORARY_CREDENTIAL_MS = 31 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class Identity:
+    client_id: str | None
+    scopes: tuple[str, ...]
+
+    @property
+    def anonymous(self) -> bool:
+        return self.client_id is None
+
+    def has_scope(self, scope: str) -> bool:
+        return bool(scopeMatch(self.scopes, [[scope]]))
+
+    def has_all(self, scopes: Iterable[str]) -> bool:
+        return bool(scopeMatch(self.scopes, [list(scopes)]))
+
+
+class AuthServiceUnavailable(Exception):
+    """The Taskcluster auth service could not answer."""
+
+
+@dataclass(frozen=True)
+class HawkRequest:
+    """The parts of an HTTP request a Hawk MAC covers."""
+
+    header: str
+    method: str
+    resource: str  # path plus query string, as sent
+    host: str
+    port: int
+    content: bytes
+    content_type: str
+
+
+def _b64url_json(value: str) -> Any:
+    padded = value + "=" * (-len(value) % 4)
+    return json.loads(base64.urlsafe_b64decode(padded.encode()))
+
+
+def _taskcluster_ext(parsed: dict[str, str]) -> dict[str, Any]:
+    if not parsed.get("ext"):
+        return {}
+    try:
+        ext = _b64url_json(parsed["ext"])
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise unauthorized("Hawk ext is not base64url-encoded JSON") from None
+    if not isinstance(ext, dict):
+        raise unauthorized("Hawk ext must encode a JSON object")
+    return ext
+
+
+def _restrict_to_authorized(scopes: tuple[str, ...], ext: dict[str, Any]) -> tuple[str, ...]:
+    if "authorizedScopes" not in ext:
+        return scopes
+    authorized = ext["authorizedScopes"]
+    if not isinstance(authorized, list) or not all(isinstance(s, str) for s in authorized):
+        raise unauthorized("authorizedScopes must be a list of strings")
+    if not scopeMatch(scopes, [authorized]):
+        raise unauthorized("authorizedScopes are not satisfied by the credentials' scopes")
+    return tuple(authorized)
+
+
+def _temporary_credentials(
+    header_id: str, certificate: Any, lookup: Callable[[str], Client | None], skew_ms: int
+) -> tuple[str, tuple[str, ...]]:
+    """Check a taskcluster temporary-credentials certificate; return (accessToken, scopes)."""
+    if isinstance(certificate, str):
+        try:
+            certificate = json.loads(certificate)
+        except ValueError:
+            raise unauthorized("certificate is not JSON") from None
+    if not isinstance(certificate, dict) or certificate.get("version") != 1:
+        raise unauthorized("certificate must be a version 1 object")
+    scopes, seed, signature = certificate.get("scopes"), certificate.get("seed"), certificate.get("signature")
+    start, expiry, issuer = certificate.get("start"), certificate.get("expiry"), certificate.get("issuer")
+    if (
+        not isinstance(scopes, list)
+        or not all(isinstance(s, str) for s in scopes)
+        or not isinstance(seed, str)
+        or not isinstance(signature, str)
+        or not isinstance(start, int)
+        or not isinstance(expiry, int)
+        or (issuer is not None and not isinstance(issuer, str))
+    ):
+        raise unauthorized("certificate is missing fields")
+    issuer_id = issuer if issuer is not None else header_id
+    issuer_client = lookup(issuer_id)
+    if issuer_client is None:
+        raise unauthorized("unknown issuer of temporary credentials")
+    lines = ["version:1"]
+    if issuer is not None:
+        lines += [f"clientId:{header_id}", f"issuer:{issuer}"]
+    lines += [f"seed:{seed}", f"start:{start}", f"expiry:{expiry}", "scopes:", *scopes]
+    key = issuer_client.access_token.encode()
+    expected = base64.b64encode(hmac.new(key, "\n".join(lines).encode(), hashlib.sha256).digest()).decode()
+    if not hmac.compare_digest(expected, signature):
+        raise unauthorized("certificate signature is invalid")
+    now_ms = int(time.time() * 1000)
+    if not start - skew_ms <= now_ms <= expiry + skew_ms:
+        raise unauthorized("temporary credentials are expired or not yet valid")
+    if expiry - start > MAX_TEMPORARY_CREDENTIAL_MS:
+        raise unauthorized("temporary credentials may be valid for 31 days at most")
+    if not scopeMatch(issuer_client.scopes, [scopes]):
+        raise unauthorized("temporary credentials have scopes their issuer does not")
+    token = hmac.new(key, seed.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(token).decode().rstrip("="), tuple(scopes)
+
+
+_HAWK_FAILURES: tuple[tuple[type[Exception], str], ...] = (
+    (mohawk.exc.MacMismatch, "Hawk MAC does not match"),
+    (mohawk.exc.MisComputedContentHash, "Hawk payload hash does not match the body"),
+    (mohawk.exc.MissingContent, "Hawk header has no payload hash for a request with a body"),
+    (mohawk.exc.AlreadyProcessed, "Hawk nonce was already used (replayed request)"),
+    (mohawk.exc.TokenExpired, "Hawk timestamp is outside the allowed clock skew"),
+    (mohawk.exc.CredentialsLookupError, "unknown Hawk client id"),
+    (mohawk.exc.BadHeaderValue, "malformed Hawk header"),
+)
+
+
+def _hawk_reason(exc: mohawk.exc.HawkFail) -> str:
+    for kind, reason in _HAWK_FAILURES:
+        if isinstance(exc, kind):
+            return reason
+    return "invalid Hawk credentials"
+
+
+class Authenticator:
+    def __init__(
+        self,
+        clients: ClientsFile,
+        anonymous_scopes: tuple[str, ...],
+        skew_seconds: int = 60,
+        taskcluster_root_url: str | None = None,
+        public_url: str | None = None,
+    ) -> None:
+        self.clients = clients
+        self.anonymous = Identity(None, anonymous_scopes)
+        self.skew_seconds = skew_seconds
+        self.taskcluster_root_url = taskcluster_root_url
+        self.default_scheme = urlsplit(public_url).scheme if public_url else None
+        self._seen_nonces: TTLCache[tuple[str, str, str], bool] = TTLCache(maxsize=1_000_000, ttl=2 * skew_seconds + 1)
+        self._tc_auth: Any = None
+        self.failures = 0
+
+    def bind_session(self, session: aiohttp.ClientSession) -> None:
+        """Use this session for calls to the Taskcluster auth service."""
+        if self.taskcluster_root_url:
+            self._tc_auth = taskcluster.aio.Auth(
+                {"rootUrl": self.taskcluster_root_url, "maxRetries": 2}, session=session
+            )
+
+    async def identify(self, request: web.Request) -> Identity:
+        header = request.headers.get("Authorization")
+        if header is None:
+            return self.anonymous
+        try:
+            return await self._identify(request, header)
+        except HTTPProblem:
+            self.failures += 1
+            raise
+
+    async def _identify(self, request: web.Request, header: str) -> Identity:
+        scheme, _, credentials = header.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            token = self.clients.bearer(credentials.strip())
+            if token is None:
+                raise unauthorized("unknown Bearer token")
+            return Identity(f"bearer:{token.name}", token.scopes)
+        if scheme.lower() != "hawk":
+            raise unauthorized("unsupported Authorization scheme; use Hawk or Bearer")
+        hawk = await self._hawk_request(request, header)
+        if self._tc_auth is not None:
+            return await self._verify_remotely(hawk)
+        return self._verify_locally(hawk)
+
+    async def _hawk_request(self, request: web.Request, header: str) -> HawkRequest:
+        host_header = request.headers.get("Host", "")
+        try:
+            parts = urlsplit(f"//{host_header}")
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            raise unauthorized("the Host header is malformed") from None
+        if not host:
+            raise unauthorized("a Host header is required for Hawk")
+        if port is None:
+            port = 443 if (self.default_scheme or request.scheme) == "https" else 80
+        content = await request.read() if request.can_read_body else b""
+        return HawkRequest(
+            header=header,
+            method=request.method,
+            resource=request.raw_path,
+            host=host,
+            port=port,
+            content=content,
+            content_type=request.headers.get("Content-Type", ""),
+        )
+
+    def _seen_nonce(self, client_id: str, nonce: str, timestamp: str) -> bool:
+        key = (client_id, nonce, timestamp)
+        if key in self._seen_nonces:
+            return True
+        self._seen_nonces[key] = True
+        return False
+
+    def _verify_locally(self, hawk: HawkRequest) -> Identity:
+        try:
+            parsed = mohawk.util.parse_authorization_header(hawk.header)
+        except mohawk.exc.HawkFail:
+            raise unauthorized("malformed Hawk header") from None
+        header_id = parsed.get("id", "")
+        ext = _taskcluster_ext(parsed)
+        if "certificate" in ext:
+            token, scopes = _temporary_credentials(
+                header_id, ext["certificate"], self.clients.client, self.skew_seconds * 1000
+            )
+        else:
+            client = self.clients.client(header_id)
+            if client is None:
+                raise unauthorized("unknown Hawk client id")
+            token, scopes = client.access_token, client.scopes
+
+        def credentials(_: str) -> dict[str, str]:
+            return {"id": header_id, "key": token, "algorithm": "sha256"}
+
+        try:
+            mohawk.Receiver(
+                credentials,
+                hawk.header,
+                f"http://{hawk.host}:{hawk.port}{hawk.resource}",
+                hawk.method,
+                content=hawk.content,
+                content_type=hawk.content_type,
+                seen_nonce=self._seen_nonce,
+                timestamp_skew_in_seconds=self.skew_seconds,
+            )
+        except mohawk.exc.HawkFail as exc:
+            raise unauthorized(_hawk_reason(exc)) from None
+        except ValueError:
+            raise unauthorized("malformed Hawk request") from None
+        return Identity(header_id, _restrict_to_authorized(scopes, ext))
+
+    async def _verify_remotely(self, hawk: HawkRequest) -> Identity:
+        payload = {
+            "method": hawk.method.lower(),
+            "resource": hawk.resource,
+            "host": hawk.host,
+            "port": hawk.port,
+            "authorization": hawk.header,
+        }
+        try:
+            result = await self._tc_auth.authenticateHawk(payload)
+        except (taskcluster.exceptions.TaskclusterFailure, aiohttp.ClientError, TimeoutError) as exc:
+            raise AuthServiceUnavailable(type(exc).__name__) from exc
+        status = result.get("status")
+        if status != "auth-success":
+            message = result.get("message") if status == "auth-failed" else "credentials were not accepted"
+            raise unauthorized(str(message or "credentials were not accepted")[:500])
+        their_hash = result.get("hash")
+        if hawk.content or their_hash:
+            ours = mohawk.util.calculate_payload_hash(hawk.content, "sha256", hawk.content_type)
+            if not their_hash or not hmac.compare_digest(str(ours), str(their_hash)):
+                raise unauthorized("Hawk payload hash does not match the body")
+        scopes = result.get("scopes", [])
+        if not isinstance(scopes, list):
+            raise AuthServiceUnavailable("malformed answer")
+        return Identity(str(result.get("clientId")), tuple(str(s) for s in scopes))
+
+    async def ping(self) -> None:
+        """Raise AuthServiceUnavailable unless the configured auth service answers."""
+        if self._tc_auth is None:
+            return
+        try:
+            await self._tc_auth.ping()
+        except (taskcluster.exceptions.TaskclusterFailure, aiohttp.ClientError, TimeoutError) as exc:
+            raise AuthServiceUnavailable(type(exc).__name__) from exc

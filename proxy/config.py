@@ -1,0 +1,166 @@
+"""Configuration from `TOOLTOOL_*` environment variables (DESIGN.md §5).
+
+Every variable is parsed once at start-up; a bad value raises ConfigError whose message is
+the one line the operator sees: the variable, what it got and what it accepts.
+"""
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+DEFAULT_SCOPE_PREFIX = "project:releng:services/tooltool/api"
+DEFAULT_DATA_DIR = "./tooltool-data"
+
+
+class ConfigError(Exception):
+    """A configuration value is unusable; str() is a one-line message naming the variable."""
+
+
+class DownloadMode(StrEnum):
+    REDIRECT = "redirect"
+    STREAM = "stream"
+
+
+class UploadTarget(StrEnum):
+    STORE = "store"  # signed PUT URLs straight to the object store (S3)
+    PROXY = "proxy"  # the proxy's own PUT endpoint, guarded by an HMAC token
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    scheme: str  # "file" or "s3"
+    path: str = ""  # file: the directory
+    bucket: str = ""  # s3
+    prefix: str = ""  # s3: key prefix, "" or ending with "/"
+
+    @property
+    def is_local(self) -> bool:
+        return self.scheme == "file"
+
+
+@dataclass(frozen=True)
+class Config:
+    store: StoreLocation
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    download_mode: DownloadMode = DownloadMode.REDIRECT
+    upload_target: UploadTarget = UploadTarget.STORE
+    clients_file: Path | None = None
+    taskcluster_root_url: str | None = None
+    scope_prefix: str = DEFAULT_SCOPE_PREFIX
+    anonymous_scopes: tuple[str, ...] = (f"{DEFAULT_SCOPE_PREFIX}/download/public",)
+    public_url: str | None = None
+    cache_ttl: float = 60.0
+    cache_size: int = 100_000
+    signed_url_ttl: int = 300
+    upload_url_ttl: int = 3600
+    max_body_bytes: int = 1024 * 1024
+    max_file_bytes: int = 64 * 1024**3
+    upload_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    hawk_skew_seconds: int = 60
+    sentry_dsn: str | None = field(default=None, repr=False)
+    version_file: Path = Path("version.json")
+
+    @property
+    def streams_downloads(self) -> bool:
+        return self.store.is_local or self.download_mode is DownloadMode.STREAM
+
+    @property
+    def uploads_through_proxy(self) -> bool:
+        return self.store.is_local or self.upload_target is UploadTarget.PROXY
+
+
+def parse_store(value: str) -> StoreLocation:
+    parts = urlsplit(value)
+    if parts.scheme == "file":
+        path = (parts.netloc + parts.path) or DEFAULT_DATA_DIR
+        return StoreLocation(scheme="file", path=path)
+    if parts.scheme == "s3" and parts.netloc:
+        prefix = parts.path.strip("/")
+        return StoreLocation(scheme="s3", bucket=parts.netloc, prefix=f"{prefix}/" if prefix else "")
+    if not parts.scheme and value:
+        return StoreLocation(scheme="file", path=value)
+    raise ConfigError(f"TOOLTOOL_STORE={value!r} is not a store URL; use file:///path/to/dir or s3://bucket[/prefix]")
+
+
+def _enum(env: Mapping[str, str], name: str, kind: type[StrEnum], default: StrEnum) -> StrEnum:
+    value = env.get(name, default.value)
+    try:
+        return kind(value)
+    except ValueError:
+        accepted = "|".join(member.value for member in kind)
+        raise ConfigError(f"{name}={value!r} is not valid; use one of {accepted}") from None
+
+
+def _number(env: Mapping[str, str], name: str, default: float, *, minimum: float = 0) -> float:
+    value = env.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r} is not a number") from None
+    if not number >= minimum or number == float("inf"):
+        raise ConfigError(f"{name}={value!r} must be a finite number of at least {minimum:g}")
+    return number
+
+
+def _url(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name)
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{name}={value!r} is not an http(s) URL")
+    return value.rstrip("/")
+
+
+def load_config(env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    store = parse_store(env.get("TOOLTOOL_STORE", f"file://{DEFAULT_DATA_DIR}"))
+    scope_prefix = env.get("TOOLTOOL_SCOPE_PREFIX", DEFAULT_SCOPE_PREFIX).rstrip("/")
+    if "TOOLTOOL_ANONYMOUS_SCOPES" in env:
+        anonymous = tuple(env["TOOLTOOL_ANONYMOUS_SCOPES"].replace(",", " ").split())
+    else:
+        anonymous = (f"{scope_prefix}/download/public",)
+
+    clients_file: Path | None = None
+    if env.get("TOOLTOOL_CLIENTS_FILE"):
+        clients_file = Path(env["TOOLTOOL_CLIENTS_FILE"])
+    elif store.is_local:
+        clients_file = Path(store.path) / "clients.json"
+
+    index_mode = env.get("TOOLTOOL_INDEX", "objects")
+    if index_mode != "objects":
+        raise ConfigError(f"TOOLTOOL_INDEX={index_mode!r} is not supported by this version; use objects")
+
+    secret = env.get("TOOLTOOL_UPLOAD_SECRET")
+    if secret is not None and len(secret) < 16:
+        raise ConfigError("TOOLTOOL_UPLOAD_SECRET is too short; use at least 16 random characters")
+
+    cache_ttl = _number(env, "TOOLTOOL_CACHE_TTL", 60.0)
+    return Config(
+        store=store,
+        s3_endpoint_url=_url(env, "TOOLTOOL_S3_ENDPOINT_URL"),
+        s3_region=env.get("TOOLTOOL_S3_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        download_mode=DownloadMode(_enum(env, "TOOLTOOL_DOWNLOAD", DownloadMode, DownloadMode.REDIRECT)),
+        upload_target=UploadTarget(_enum(env, "TOOLTOOL_UPLOAD_TARGET", UploadTarget, UploadTarget.STORE)),
+        clients_file=clients_file,
+        taskcluster_root_url=_url(env, "TOOLTOOL_TASKCLUSTER_ROOT_URL"),
+        scope_prefix=scope_prefix,
+        anonymous_scopes=anonymous,
+        public_url=_url(env, "TOOLTOOL_PUBLIC_URL"),
+        cache_ttl=cache_ttl,
+        cache_size=int(_number(env, "TOOLTOOL_CACHE_SIZE", 100_000, minimum=1)),
+        signed_url_ttl=int(_number(env, "TOOLTOOL_SIGNED_URL_TTL", 300, minimum=10)),
+        upload_url_ttl=int(_number(env, "TOOLTOOL_UPLOAD_URL_TTL", 3600, minimum=10)),
+        max_body_bytes=int(_number(env, "TOOLTOOL_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)),
+        max_file_bytes=int(_number(env, "TOOLTOOL_MAX_FILE_BYTES", 64 * 1024**3, minimum=1)),
+        upload_secret=secret.encode() if secret else secrets.token_bytes(32),
+        sentry_dsn=env.get("SENTRY_DSN") or None,
+        version_file=Path(env.get("TOOLTOOL_VERSION_FILE", "version.json")),
+    )

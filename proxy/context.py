@@ -1,0 +1,31 @@
+"""Typed keys for everything the application owns (aiohttp AppKey), in one place."""
+
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from proxy.auth import Authenticator, Identity
+from proxy.config import Config
+from proxy.downloads import Downloads
+from proxy.index import FileIndex
+from proxy.storage import ObjectStore
+from proxy.uploads import Uploads
+
+CONFIG = web.AppKey("config", Config)
+STORE = web.AppKey("store", ObjectStore)
+INDEX = web.AppKey("index", FileIndex)
+AUTH = web.AppKey("auth", Authenticator)
+DOWNLOADS = web.AppKey("downloads", Downloads)
+UPLOADS = web.AppKey("uploads", Uploads)
+HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
+VERSION = web.AppKey("version", dict[str, Any])
+
+
+async def identify(request: web.Request) -> Identity:
+    """The caller's identity, verified once per request."""
+    identity = request.get("identity")
+    if not isinstance(identity, Identity):
+        identity = await request.app[AUTH].identify(request)
+        request["identity"] = identity
+    return identity

@@ -1,0 +1,79 @@
+"""GET/HEAD /sha512/<digest>: redirect to a signed URL, or stream the bytes."""
+
+import contextlib
+import html
+
+from aiohttp import web
+
+from manifests import IndexEntry, Visibility
+from proxy.context import CONFIG, DOWNLOADS, STORE, identify
+from proxy.keys import artifact_key
+from proxy.ranges import RangeNotSatisfiable, parse_range
+
+
+def _redirect(url: str) -> web.Response:
+    # The same little page Flask sent, for people following along with curl.
+    escaped = html.escape(url, quote=True)
+    body = (
+        '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<title>Redirecting...</title>\n'
+        f"<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: "
+        f'<a href="{escaped}">{escaped}</a>.  If not click the link.'
+    )
+    return web.Response(
+        status=302,
+        text=body,
+        content_type="text/html",
+        headers={"Location": url, "Cache-Control": "no-store"},
+    )
+
+
+async def download(request: web.Request) -> web.StreamResponse:
+    identity = await identify(request)
+    digest = request.match_info["digest"]
+    entry = await request.app[DOWNLOADS].authorize(digest, identity)
+    if not request.app[CONFIG].streams_downloads:
+        url = await request.app[DOWNLOADS].signed_url(digest)
+        if url is not None:
+            return _redirect(url)
+    return await _stream(request, entry)
+
+
+async def _stream(request: web.Request, entry: IndexEntry) -> web.StreamResponse:
+    etag = f'"{entry.digest}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Content-Type": "application/octet-stream",
+        # Bytes never change for a digest, but internal ones must not sit in shared caches.
+        "Cache-Control": "public, max-age=31536000, immutable"
+        if entry.visibility is Visibility.PUBLIC
+        else "private, no-store",
+    }
+    if etag in request.headers.get("If-None-Match", ""):
+        return web.Response(status=304, headers=headers)
+    try:
+        byte_range = parse_range(request.headers.get("Range"), entry.size)
+    except RangeNotSatisfiable:
+        headers["Content-Range"] = f"bytes */{entry.size}"
+        headers.pop("Content-Type")
+        return web.Response(status=416, headers=headers)
+    first, last = byte_range if byte_range else (0, entry.size - 1)
+    response = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
+    if byte_range:
+        response.headers["Content-Range"] = f"bytes {first}-{last}/{entry.size}"
+    response.content_length = last - first + 1
+    if request.method == "HEAD" or entry.size == 0:
+        await response.prepare(request)
+        await response.write_eof()
+        return response
+
+    chunks = await request.app[STORE].open_range(artifact_key(entry.digest), first, last)
+    try:
+        await response.prepare(request)
+        async for chunk in chunks:
+            await response.write(chunk)
+        await response.write_eof()
+    finally:
+        with contextlib.suppress(Exception):
+            await chunks.aclose()  # type: ignore[attr-defined]
+    return response

@@ -1,0 +1,50 @@
+"""File metadata from index objects, cached (DESIGN.md §2, §3).
+
+A missing or invalid index object for bytes that exist makes the file internal: nobody without
+the internal scope gets bytes that an admin has not (validly) marked public.
+"""
+
+import logging
+
+from manifests import IndexEntry, ValidationError, Visibility
+from proxy.cache import LookupCache
+from proxy.keys import artifact_key, index_key
+from proxy.storage import ObjectStore
+
+log = logging.getLogger("tooltool.index")
+
+NEGATIVE_TTL_SECONDS = 5.0
+
+
+class FileIndex:
+    def __init__(self, store: ObjectStore, ttl: float, maxsize: int) -> None:
+        self.store = store
+        self.cache: LookupCache[str, IndexEntry] = LookupCache(
+            maxsize=maxsize, ttl=ttl, negative_ttl=min(ttl, NEGATIVE_TTL_SECONDS)
+        )
+
+    async def lookup(self, digest: str) -> IndexEntry | None:
+        """The file's entry, or None when neither an index object nor bytes exist."""
+        return await self.cache.get(digest, self.load)
+
+    async def load(self, digest: str) -> IndexEntry | None:
+        """Read the entry from the store, bypassing the cache."""
+        data = await self.store.read(index_key(digest))
+        if data is not None:
+            try:
+                return IndexEntry.from_json(data, digest)
+            except ValidationError as exc:
+                log.warning(
+                    "invalid index object; serving the file as internal",
+                    extra={"key": index_key(digest), "reason": str(exc)},
+                )
+        info = await self.store.head(artifact_key(digest))
+        if info is None:
+            return None
+        if data is None:
+            log.warning("artifact has no index object; serving it as internal", extra={"key": index_key(digest)})
+        return IndexEntry(digest=digest, size=info.size, visibility=Visibility.INTERNAL, instances=(self.store.region,))
+
+    async def save(self, entry: IndexEntry) -> None:
+        await self.store.write(index_key(entry.digest), entry.to_json())
+        self.cache.invalidate(entry.digest)

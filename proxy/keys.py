@@ -1,0 +1,25 @@
+"""Where each document lives in the bucket (DESIGN.md §2). The only place keys are spelled."""
+
+
+def artifact_key(digest: str) -> str:
+    return f"sha512/{digest}"
+
+
+def index_key(digest: str) -> str:
+    return f"index/sha512/{digest}.json"
+
+
+def staging_prefix(digest: str) -> str:
+    return f"uploads/{digest}/"
+
+
+def staging_key(digest: str, batch_id: int) -> str:
+    return f"uploads/{digest}/{batch_id}"
+
+
+def pending_key(digest: str, batch_id: int) -> str:
+    return f"uploads/{digest}/{batch_id}.json"
+
+
+def batch_key(batch_id: int) -> str:
+    return f"batches/{batch_id}.json"

@@ -1,0 +1,88 @@
+"""Request logs (mozlog `request.summary` lines) and Sentry, with secrets kept out of both."""
+
+import logging
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import sentry_sdk
+from aiohttp import web
+from dockerflow.logging import MozlogFormatter
+from sentry_sdk.integrations.aiohttp import AioHttpIntegration
+
+summary_log = logging.getLogger("request.summary")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SECRET_HEADERS = {"authorization", "cookie", "x-amz-security-token"}
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(MozlogFormatter(logger_name="tooltool-proxy"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # aiohttp's access log would repeat each request with its query string; ours replaces it.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+@web.middleware
+async def request_summary(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        identity = request.get("identity")
+        summary_log.info(
+            "",
+            extra={
+                "agent": request.headers.get("User-Agent", ""),
+                "path": request.path,  # never the query string: it may carry signatures
+                "method": request.method,
+                "code": status,
+                "t": round((time.perf_counter() - started) * 1000, 3),
+                "rid": uuid.uuid4().hex,
+                "uid": getattr(identity, "client_id", None),
+            },
+        )
+
+
+def _without_query(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def scrub_event(event: Any, hint: Any) -> Any:
+    """Sentry `before_send`: drop credentials, query strings and signed URLs from the event."""
+    request = event.get("request")
+    if isinstance(request, dict):
+        headers = request.get("headers")
+        if isinstance(headers, dict):
+            request["headers"] = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
+        request.pop("query_string", None)
+        request.pop("cookies", None)
+        if isinstance(request.get("url"), str):
+            request["url"] = _without_query(request["url"])
+    return event
+
+
+def init_sentry(dsn: str | None, release: str | None) -> None:
+    if not dsn:
+        return
+    sentry_sdk.init(
+        dsn=dsn,
+        release=release,
+        integrations=[AioHttpIntegration()],
+        send_default_pii=False,
+        before_send=scrub_event,
+        before_send_transaction=scrub_event,
+    )

@@ -1,0 +1,37 @@
+"""The single byte range of a `Range` header (RFC 9110 §14), as downloads support it."""
+
+import re
+
+_RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
+
+
+class RangeNotSatisfiable(Exception):
+    """The range lies wholly outside the representation: answer 416."""
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) inclusive, or None to serve the whole file.
+
+    Headers this server does not support (several ranges, other units) or cannot parse are
+    ignored, as RFC 9110 allows: the client gets the full file with 200.
+    """
+    if header is None:
+        return None
+    match = _RANGE.fullmatch(header.strip())
+    if match is None:
+        return None
+    first_text, last_text = match.groups()
+    if not first_text:
+        if not last_text:
+            return None
+        suffix = int(last_text)
+        if suffix == 0 or size == 0:
+            raise RangeNotSatisfiable()
+        return max(size - suffix, 0), size - 1
+    first = int(first_text)
+    last = int(last_text) if last_text else size - 1
+    if last < first:
+        return None
+    if first >= size:
+        raise RangeNotSatisfiable()
+    return first, min(last, size - 1)

@@ -1,0 +1,97 @@
+"""The object-store interface the proxy is written against (DESIGN.md §2).
+
+Two backends implement it with the same keys and semantics: `S3Store` (any S3-compatible
+endpoint) and `LocalStore` (a directory, the embedded default). One contract test suite
+(tests/test_store_contract.py) runs against both.
+
+Every backend failure that is the store's fault (unreachable, 5xx, timeouts) is raised as
+StoreUnavailable, which the web layer answers with 503 + Retry-After.
+"""
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+CHUNK_SIZE = 1024 * 1024
+
+
+class StoreError(Exception):
+    """Base of the errors a store raises."""
+
+
+class StoreUnavailable(StoreError):
+    """The store could not be reached or failed; the request may be retried later."""
+
+
+class ObjectNotFound(StoreError):
+    """The key does not exist."""
+
+
+class PreconditionFailed(StoreError):
+    """A conditional operation found the object changed (its ETag differs)."""
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+
+
+class ObjectStore(ABC):
+    """Keys are '/'-separated strings such as `sha512/<digest>`; values are bytes."""
+
+    region: str
+
+    @abstractmethod
+    async def head(self, key: str) -> ObjectInfo | None:
+        """Size and ETag of the object, or None if it does not exist."""
+
+    @abstractmethod
+    async def read(self, key: str) -> bytes | None:
+        """The whole object (small documents only), or None if it does not exist."""
+
+    @abstractmethod
+    async def write(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        """Create or replace the object atomically: readers see the old or the new bytes."""
+
+    @abstractmethod
+    async def write_stream(self, key: str, chunks: AsyncIterator[bytes], size: int) -> ObjectInfo:
+        """Store exactly `size` bytes from `chunks` (raises ValueError on a length mismatch)."""
+
+    @abstractmethod
+    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Open bytes start..end (inclusive; None = to the end). Raises ObjectNotFound now, not later.
+
+        The caller must exhaust or `aclose()` the returned iterator.
+        """
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove the object; deleting a missing key is not an error."""
+
+    @abstractmethod
+    def list_keys(self, prefix: str) -> AsyncIterator[str]:
+        """Every key that starts with `prefix`, in lexical order."""
+
+    @abstractmethod
+    async def copy_if_unchanged(self, source: str, destination: str, etag: str, size: int) -> None:
+        """Server-side copy of `source` to `destination` only if `source` still has `etag`.
+
+        Raises PreconditionFailed when it changed, ObjectNotFound when it is gone.
+        """
+
+    @abstractmethod
+    async def ping(self) -> None:
+        """Raise StoreUnavailable unless the store answers (used by /__heartbeat__)."""
+
+    async def presign_get(self, key: str, expires_in: int) -> str | None:
+        """A URL anyone can GET the object from for `expires_in` seconds, or None if unsupported."""
+        return None
+
+    async def presign_put(self, key: str, expires_in: int) -> str | None:
+        """A URL a client can PUT the object to for `expires_in` seconds, or None if unsupported."""
+        return None
+
+    async def close(self) -> None:  # noqa: B027 - most stores hold nothing to release
+        """Release connections."""

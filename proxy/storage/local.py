@@ -1,0 +1,178 @@
+"""A directory that behaves like a bucket: the embedded default store.
+
+Keys map to files below the root. Every write goes to a temporary file that is renamed into
+place, so a file's bytes never change once visible; that makes (inode, mtime, size) a sound
+ETag and lets `copy_if_unchanged` hard-link exactly the bytes that were verified.
+"""
+
+import asyncio
+import os
+import secrets
+from collections.abc import AsyncGenerator, AsyncIterator
+from pathlib import Path
+from typing import BinaryIO
+
+from proxy.storage.base import (
+    CHUNK_SIZE,
+    ObjectInfo,
+    ObjectNotFound,
+    ObjectStore,
+    PreconditionFailed,
+    StoreUnavailable,
+)
+
+_TMP_PREFIX = ".tmp-"
+
+
+def _etag(stat: os.stat_result) -> str:
+    return f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"'
+
+
+class LocalStore(ObjectStore):
+    def __init__(self, root: Path | str, region: str = "local") -> None:
+        self.root = Path(root).absolute()
+        self.region = region
+
+    def _path(self, key: str) -> Path:
+        parts = key.split("/")
+        if not key or key.startswith("/") or any(p in ("", ".", "..") or p.startswith(_TMP_PREFIX) for p in parts):
+            raise ValueError(f"invalid key {key!r}")
+        return self.root.joinpath(*parts)
+
+    def _tmp_path(self, path: Path) -> Path:
+        return path.with_name(f"{_TMP_PREFIX}{secrets.token_hex(8)}-{path.name}")
+
+    async def head(self, key: str) -> ObjectInfo | None:
+        try:
+            stat = await asyncio.to_thread(os.stat, self._path(key))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StoreUnavailable(f"local store: {exc.strerror}") from exc
+        return ObjectInfo(key=key, size=stat.st_size, etag=_etag(stat))
+
+    async def read(self, key: str) -> bytes | None:
+        try:
+            return await asyncio.to_thread(self._path(key).read_bytes)
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            raise StoreUnavailable(f"local store: {exc.strerror}") from exc
+
+    def _write_file(self, path: Path, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp_path(path)
+        try:
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    async def write(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        try:
+            await asyncio.to_thread(self._write_file, self._path(key), data)
+        except OSError as exc:
+            raise StoreUnavailable(f"local store: {exc.strerror}") from exc
+
+    async def write_stream(self, key: str, chunks: AsyncIterator[bytes], size: int) -> ObjectInfo:
+        path = self._path(key)
+        await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+        tmp = self._tmp_path(path)
+        file: BinaryIO = await asyncio.to_thread(open, tmp, "xb")
+        try:
+            received = 0
+            async for chunk in chunks:
+                received += len(chunk)
+                if received > size:
+                    raise ValueError("more bytes than announced")
+                await asyncio.to_thread(file.write, chunk)
+            if received != size:
+                raise ValueError("fewer bytes than announced")
+            await asyncio.to_thread(file.close)
+            await asyncio.to_thread(os.replace, tmp, path)
+        except OSError as exc:
+            raise StoreUnavailable(f"local store: {exc.strerror}") from exc
+        finally:
+            file.close()
+            tmp.unlink(missing_ok=True)
+        info = await self.head(key)
+        assert info is not None
+        return info
+
+    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        try:
+            file: BinaryIO = await asyncio.to_thread(open, self._path(key), "rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise ObjectNotFound(key) from None
+        except OSError as exc:
+            raise StoreUnavailable(f"local store: {exc.strerror}") from exc
+        return self._iterate_file(file, start, end)
+
+    async def _iterate_file(self, file: BinaryIO, start: int, end: int | None) -> AsyncGenerator[bytes, None]:
+        try:
+            file.seek(start)
+            remaining = None if end is None else end - start + 1
+            while remaining is None or remaining > 0:
+                want = CHUNK_SIZE if remaining is None else min(CHUNK_SIZE, remaining)
+                chunk = await asyncio.to_thread(file.read, want)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            file.close()
+
+    async def delete(self, key: str) -> None:
+        try:
+            await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"local store: {exc.strerror}") from exc
+
+    def _walk(self, prefix: str) -> list[str]:
+        base_key = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
+        base = self.root.joinpath(*base_key.split("/")) if base_key else self.root
+        keys = []
+        for directory, _, files in os.walk(base):
+            for name in files:
+                if name.startswith(_TMP_PREFIX):
+                    continue
+                key = Path(directory, name).relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return sorted(keys)
+
+    async def list_keys(self, prefix: str) -> AsyncIterator[str]:
+        try:
+            keys = await asyncio.to_thread(self._walk, prefix)
+        except OSError as exc:
+            raise StoreUnavailable(f"local store: {exc.strerror}") from exc
+        for key in keys:
+            yield key
+
+    def _link_if_unchanged(self, source: Path, destination: Path, etag: str) -> None:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp_path(destination)
+        try:
+            os.link(source, tmp)
+        except FileNotFoundError:
+            raise ObjectNotFound(str(source)) from None
+        try:
+            # The link now pins one inode; if it is the one that was hashed, so are its bytes.
+            if _etag(os.stat(tmp)) != etag:
+                raise PreconditionFailed(str(source))
+            os.replace(tmp, destination)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    async def copy_if_unchanged(self, source: str, destination: str, etag: str, size: int) -> None:
+        try:
+            await asyncio.to_thread(self._link_if_unchanged, self._path(source), self._path(destination), etag)
+        except (ObjectNotFound, PreconditionFailed):
+            raise
+        except OSError as exc:
+            raise StoreUnavailable(f"local store: {exc.strerror}") from exc
+
+    async def ping(self) -> None:
+        if not await asyncio.to_thread(os.access, self.root, os.W_OK):
+            raise StoreUnavailable(f"local store: {self.root} is not a writable directory")

@@ -1,0 +1,263 @@
+"""The upload sequence of PROTOCOL.md §4: batches, staged bytes, verification and commit.
+
+Uploaders only ever write to staging keys (`uploads/<digest>/<batch>`). `verify_and_commit`
+hashes the staged bytes and copies exactly the object it hashed (conditional on its ETag) to
+`sha512/<digest>`, so nothing becomes downloadable unless it hashes to its name.
+"""
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+from weakref import WeakValueDictionary
+
+from manifests import Batch, IndexEntry, PendingUpload, UploadRequest, ValidationError
+from proxy.auth import Identity
+from proxy.errors import HTTPProblem, bad_request, forbidden, not_found
+from proxy.index import FileIndex
+from proxy.keys import artifact_key, batch_key, pending_key, staging_key, staging_prefix
+from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
+from proxy.tokens import PutGrant, put_query
+
+log = logging.getLogger("tooltool.uploads")
+
+RETRY_AFTER_SECONDS = 5
+# Hashing runs in a worker thread (hashlib releases the GIL), so the event loop stays free.
+HASH_OFF_LOOP_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    scope_prefix: str
+    put_url_ttl: int
+    max_file_bytes: int
+    proxy_put_base: str | None  # e.g. "http://host:8000" when uploads go through the proxy
+    secret: bytes
+
+
+def new_batch_id() -> int:
+    """Unique without coordination: milliseconds since the epoch and three random digits."""
+    return int(time.time() * 1000) * 1000 + secrets.randbelow(1000)
+
+
+def utc_timestamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+async def sha512_of(chunks: Any) -> str:
+    digest = hashlib.sha512()
+    async for chunk in chunks:
+        if len(chunk) >= HASH_OFF_LOOP_BYTES:
+            await asyncio.to_thread(digest.update, chunk)
+        else:
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Uploads:
+    def __init__(
+        self,
+        store: ObjectStore,
+        index: FileIndex,
+        settings: UploadSettings,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.index = index
+        self.settings = settings
+        self.clock = clock
+        self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+
+    def _scope(self, visibility: str) -> str:
+        return f"{self.settings.scope_prefix}/upload/{visibility}"
+
+    async def create_batch(self, request: UploadRequest, identity: Identity) -> dict[str, Any]:
+        if not identity.has_all(self._scope(v) for v in sorted(request.visibilities)):
+            raise forbidden()
+        for upload in request.files:
+            if upload.size > self.settings.max_file_bytes:
+                raise bad_request(f"{upload.filename} is larger than this server accepts")
+        digests = sorted({f.digest for f in request.files})
+        existing = dict(zip(digests, await asyncio.gather(*(self.index.load(d) for d in digests)), strict=True))
+        for upload in request.files:
+            entry = existing[upload.digest]
+            if entry is None:
+                continue
+            if entry.visibility != upload.visibility:
+                raise bad_request("Cannot change already existing file's visibility level.")
+            if entry.size != upload.size:
+                raise bad_request(f"Size mismatch for {upload.filename}")
+
+        batch = Batch(
+            id=new_batch_id(),
+            uploaded=utc_timestamp(),
+            author=identity.client_id or "anonymous",
+            message=request.message,
+            files=request.files,
+        )
+        expires = int(self.clock()) + self.settings.put_url_ttl
+        files: dict[str, Any] = {}
+        for upload in request.files:
+            entry = existing[upload.digest]
+            record: dict[str, Any] = upload.to_dict()
+            record["has_instances"] = bool(entry and entry.has_instances)
+            if not record["has_instances"]:
+                pending = PendingUpload(
+                    digest=upload.digest,
+                    batch_id=batch.id,
+                    size=upload.size,
+                    visibility=upload.visibility,
+                    filename=upload.filename,
+                    author=batch.author,
+                    expires=expires,
+                )
+                await self.store.write(pending_key(upload.digest, batch.id), pending.to_json())
+                record["put_url"] = await self._put_url(pending)
+            files[upload.filename] = record
+        await self.store.write(batch_key(batch.id), batch.to_json())
+        return {
+            "id": batch.id,
+            "uploaded": batch.uploaded,
+            "author": batch.author,
+            "message": batch.message,
+            "files": files,
+        }
+
+    async def _put_url(self, pending: PendingUpload) -> str:
+        if self.settings.proxy_put_base is None:
+            url = await self.store.presign_put(staging_key(pending.digest, pending.batch_id), self.settings.put_url_ttl)
+            if url is not None:
+                return url
+            raise RuntimeError("this store cannot sign PUT URLs; configure TOOLTOOL_UPLOAD_TARGET=proxy")
+        grant = PutGrant(pending.digest, pending.batch_id, pending.size, int(pending.expires))
+        query = put_query(self.settings.secret, grant)
+        return f"{self.settings.proxy_put_base}/upload/put/sha512/{pending.digest}?{query}"
+
+    async def receive_put(self, grant: PutGrant, chunks: Any) -> None:
+        """Store a proxied PUT in its staging key, refusing wrong lengths and wrong bytes at once."""
+        digest = hashlib.sha512()
+
+        async def hashed() -> Any:
+            async for chunk in chunks:
+                digest.update(chunk)
+                yield chunk
+
+        key = staging_key(grant.digest, grant.batch_id)
+        try:
+            await self.store.write_stream(key, hashed(), grant.size)
+        except ValueError as exc:
+            await self.store.delete(key)
+            raise bad_request(f"Upload length does not match the announced size ({exc})") from None
+        if digest.hexdigest() != grant.digest:
+            await self.store.delete(key)
+            raise bad_request("The uploaded bytes do not hash to the digest of the upload URL")
+
+    async def verify_and_commit(self, digest: str, identity: Identity) -> bool:
+        """True once `sha512/<digest>` holds verified bytes; False while they have not arrived.
+
+        Raises an HTTPProblem for a caller without the scope, for no pending upload, and for
+        staged bytes of the wrong size or hash (which are deleted).
+        """
+        lock = self._locks.get(digest)
+        if lock is None:
+            lock = self._locks[digest] = asyncio.Lock()
+        async with lock:
+            return await self._verify_and_commit(digest, identity)
+
+    async def _pending_uploads(self, digest: str) -> list[PendingUpload]:
+        pending = []
+        async for key in self.store.list_keys(staging_prefix(digest)):
+            if not key.endswith(".json"):
+                continue
+            data = await self.store.read(key)
+            try:
+                if data is not None:
+                    pending.append(PendingUpload.from_json(data))
+            except ValidationError:
+                log.warning("ignoring an unreadable pending-upload record", extra={"key": key})
+        return sorted(pending, key=lambda p: p.batch_id, reverse=True)
+
+    async def _verify_and_commit(self, digest: str, identity: Identity) -> bool:
+        pending = await self._pending_uploads(digest)
+        if not pending:
+            entry = await self.index.load(digest)
+            if entry is not None and entry.has_instances:
+                if not identity.has_scope(self._scope(entry.visibility)):
+                    raise forbidden()
+                return True
+            raise not_found("No upload of this file is pending; start one with POST /upload.")
+        if not identity.has_all(self._scope(v) for v in sorted({p.visibility for p in pending})):
+            raise forbidden()
+
+        waiting = False
+        problem: HTTPProblem | None = None
+        for upload in pending:
+            staged = await self.store.head(staging_key(digest, upload.batch_id))
+            if staged is None:
+                if self.clock() <= upload.expires:
+                    waiting = True
+                else:
+                    await self.store.delete(pending_key(digest, upload.batch_id))
+                    problem = bad_request("The upload URL expired before the file arrived; upload it again.")
+                continue
+            try:
+                if await self._commit_if_valid(upload, staged):
+                    return True
+                waiting = True
+            except HTTPProblem as exc:
+                problem = exc
+        if waiting:
+            return False
+        assert problem is not None
+        raise problem
+
+    async def _commit_if_valid(self, upload: PendingUpload, staged: ObjectInfo) -> bool:
+        digest = upload.digest
+        if staged.size != upload.size:
+            await self._discard(upload)
+            raise bad_request(f"Size mismatch for {upload.filename}: {staged.size} bytes arrived, not {upload.size}")
+        try:
+            actual = await sha512_of(await self.store.open_range(staged.key))
+        except ObjectNotFound:
+            return False
+        if actual != digest:
+            await self._discard(upload)
+            raise bad_request(f"The bytes uploaded for {upload.filename} do not hash to its sha512 digest")
+        try:
+            await self.store.copy_if_unchanged(staged.key, artifact_key(digest), staged.etag, staged.size)
+        except (PreconditionFailed, ObjectNotFound):
+            # Replaced or removed after we hashed it: hash again on the client's next call.
+            return False
+        await self._record_instance(upload)
+        await self._discard(upload)
+        log.info("upload verified and committed", extra={"digest": digest, "batch": upload.batch_id})
+        return True
+
+    async def _record_instance(self, upload: PendingUpload) -> None:
+        existing = await self.index.load(upload.digest)
+        if existing is None:
+            entry = IndexEntry(
+                digest=upload.digest,
+                size=upload.size,
+                visibility=upload.visibility,
+                instances=(self.store.region,),
+                filenames=(upload.filename,),
+                uploaded=utc_timestamp(),
+                author=upload.author,
+            )
+        else:
+            entry = replace(
+                existing,
+                instances=tuple(sorted({*existing.instances, self.store.region})),
+                filenames=tuple(sorted({*existing.filenames, upload.filename})),
+            )
+        await self.index.save(entry)
+
+    async def _discard(self, upload: PendingUpload) -> None:
+        await self.store.delete(staging_key(upload.digest, upload.batch_id))
+        await self.store.delete(pending_key(upload.digest, upload.batch_id))
