@@ -295,8 +295,8 @@ class Authenticator:
             raise unauthorized(str(message or "credentials were not accepted")[:500])
         their_hash = result.get("hash")
         if hawk.content or their_hash:
-            ours = mohawk.util.calculate_payload_hash(hawk.content, "sha256", hawk.content_type)
-            if not their_hash or not hmac.compare_digest(str(ours), str(their_hash)):
+            ours = mohawk.util.calculate_payload_hash(hawk.content, "sha256", hawk.content_type).decode()
+            if not their_hash or not hmac.compare_digest(ours, str(their_hash)):
                 raise unauthorized("Hawk payload hash does not match the body")
         scopes = result.get("scopes", [])
         if not isinstance(scopes, list):

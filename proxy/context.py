@@ -20,12 +20,13 @@ DOWNLOADS = web.AppKey("downloads", Downloads)
 UPLOADS = web.AppKey("uploads", Uploads)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 VERSION = web.AppKey("version", dict[str, Any])
+IDENTITY = web.RequestKey("identity", Identity)
 
 
 async def identify(request: web.Request) -> Identity:
     """The caller's identity, verified once per request."""
-    identity = request.get("identity")
-    if not isinstance(identity, Identity):
+    identity = request.get(IDENTITY)
+    if identity is None:
         identity = await request.app[AUTH].identify(request)
-        request["identity"] = identity
+        request[IDENTITY] = identity
     return identity

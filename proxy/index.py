@@ -27,22 +27,30 @@ class FileIndex:
         """The file's entry, or None when neither an index object nor bytes exist."""
         return await self.cache.get(digest, self.load)
 
-    async def load(self, digest: str) -> IndexEntry | None:
-        """Read the entry from the store, bypassing the cache."""
+    async def read_entry(self, digest: str) -> IndexEntry | None:
+        """The index object as stored, or None when it is missing or invalid (logged)."""
         data = await self.store.read(index_key(digest))
-        if data is not None:
-            try:
-                return IndexEntry.from_json(data, digest)
-            except ValidationError as exc:
-                log.warning(
-                    "invalid index object; serving the file as internal",
-                    extra={"key": index_key(digest), "reason": str(exc)},
-                )
+        if data is None:
+            return None
+        try:
+            return IndexEntry.from_json(data, digest)
+        except ValidationError as exc:
+            log.warning(
+                "invalid index object; serving the file as internal",
+                extra={"key": index_key(digest), "reason": str(exc)},
+            )
+            return None
+
+    async def load(self, digest: str) -> IndexEntry | None:
+        """What downloads must obey, bypassing the cache: the index object, or, for bytes
+        without a valid one, an internal entry (fail closed). None when neither exists."""
+        entry = await self.read_entry(digest)
+        if entry is not None:
+            return entry
         info = await self.store.head(artifact_key(digest))
         if info is None:
             return None
-        if data is None:
-            log.warning("artifact has no index object; serving it as internal", extra={"key": index_key(digest)})
+        log.warning("artifact has no valid index object; serving it as internal", extra={"key": index_key(digest)})
         return IndexEntry(digest=digest, size=info.size, visibility=Visibility.INTERNAL, instances=(self.store.region,))
 
     async def save(self, entry: IndexEntry) -> None:

@@ -13,6 +13,8 @@ from aiohttp import web
 from dockerflow.logging import MozlogFormatter
 from sentry_sdk.integrations.aiohttp import AioHttpIntegration
 
+from proxy.context import IDENTITY
+
 summary_log = logging.getLogger("request.summary")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -41,7 +43,7 @@ async def request_summary(request: web.Request, handler: Handler) -> web.StreamR
         status = exc.status
         raise
     finally:
-        identity = request.get("identity")
+        identity = request.get(IDENTITY)
         summary_log.info(
             "",
             extra={

@@ -239,7 +239,7 @@ class Uploads:
         return True
 
     async def _record_instance(self, upload: PendingUpload) -> None:
-        existing = await self.index.load(upload.digest)
+        existing = await self.index.read_entry(upload.digest)
         if existing is None:
             entry = IndexEntry(
                 digest=upload.digest,
