@@ -138,6 +138,9 @@ def _temporary_credentials(
         raise unauthorized("temporary credentials are expired or not yet valid")
     if expiry - start > MAX_TEMPORARY_CREDENTIAL_MS:
         raise unauthorized("temporary credentials may be valid for 31 days at most")
+    if issuer is not None and not scopeMatch(issuer_client.scopes, [[f"auth:create-client:{header_id}"]]):
+        # Taskcluster's rule: naming temporary credentials needs auth:create-client:<name>.
+        raise unauthorized("the issuer may not create named temporary credentials with this clientId")
     if not scopeMatch(issuer_client.scopes, [scopes]):
         raise unauthorized("temporary credentials have scopes their issuer does not")
     token = hmac.new(key, seed.encode(), hashlib.sha256).digest()
@@ -160,6 +163,18 @@ def _hawk_reason(exc: mohawk.exc.HawkFail) -> str:
         if isinstance(exc, kind):
             return reason
     return "invalid Hawk credentials"
+
+
+def parse_hawk_header(header: str) -> dict[str, str]:
+    """The header's attributes; 401 unless it is well-formed and has id, ts, nonce and mac."""
+    try:
+        parsed: dict[str, str] = mohawk.util.parse_authorization_header(header)
+    except (mohawk.exc.HawkFail, ValueError):
+        raise unauthorized("malformed Hawk header") from None
+    missing = [name for name in ("id", "ts", "nonce", "mac") if not parsed.get(name)]
+    if missing:
+        raise unauthorized(f"malformed Hawk header: missing {', '.join(missing)}")
+    return parsed
 
 
 class Authenticator:
@@ -241,11 +256,8 @@ class Authenticator:
         return False
 
     def _verify_locally(self, hawk: HawkRequest) -> Identity:
-        try:
-            parsed = mohawk.util.parse_authorization_header(hawk.header)
-        except mohawk.exc.HawkFail:
-            raise unauthorized("malformed Hawk header") from None
-        header_id = parsed.get("id", "")
+        parsed = parse_hawk_header(hawk.header)
+        header_id = parsed["id"]
         ext = _taskcluster_ext(parsed)
         if "certificate" in ext:
             token, scopes = _temporary_credentials(
@@ -278,6 +290,7 @@ class Authenticator:
         return Identity(header_id, _restrict_to_authorized(scopes, ext))
 
     async def _verify_remotely(self, hawk: HawkRequest) -> Identity:
+        parse_hawk_header(hawk.header)  # refuse garbage here rather than spend a call on it
         payload = {
             "method": hawk.method.lower(),
             "resource": hawk.resource,

@@ -47,6 +47,9 @@ def _scopes(entry: dict[str, Any], where: str) -> tuple[str, ...]:
 def parse_clients(doc: Any, path: Path) -> tuple[dict[str, Client], dict[str, BearerToken]]:
     if not isinstance(doc, dict):
         raise ClientsFileError(f"{path}: must be a JSON object with 'clients' and 'bearerTokens' lists")
+    for section in ("clients", "bearerTokens"):
+        if not isinstance(doc.get(section, []), list):
+            raise ClientsFileError(f"{path}: '{section}' must be a list")
     clients: dict[str, Client] = {}
     for position, entry in enumerate(doc.get("clients", [])):
         where = f"{path}: clients[{position}]"
@@ -75,7 +78,7 @@ def token_digest(token: str) -> str:
 class ClientsFile:
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._mtime: float | None = None
+        self._version: tuple[int, int, int] | None = None
         self._checked = 0.0
         self._clients: dict[str, Client] = {}
         self._tokens: dict[str, BearerToken] = {}
@@ -85,18 +88,22 @@ class ClientsFile:
         if self.path is None:
             return
         try:
-            mtime = self.path.stat().st_mtime
+            stat = self.path.stat()
         except FileNotFoundError:
-            self._clients, self._tokens, self._mtime = {}, {}, None
+            self._clients, self._tokens, self._version = {}, {}, None
             return
-        if mtime == self._mtime:
+        except OSError as exc:
+            raise ClientsFileError(f"{self.path}: cannot be read ({exc.strerror})") from None
+        # Not the mtime alone: timestamps are coarse, and a replacement within one tick keeps it.
+        version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        if version == self._version:
             return
         try:
             doc = json.loads(self.path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:
             raise ClientsFileError(f"{self.path}: cannot be read as JSON ({exc})") from None
         self._clients, self._tokens = parse_clients(doc, self.path)
-        self._mtime = mtime
+        self._version = version
 
     def _refresh(self) -> None:
         now = time.monotonic()
@@ -120,15 +127,21 @@ def new_access_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _load_for_update(path: Path) -> dict[str, Any]:
+    """The clients file's document, validated, or an empty one if there is no file yet."""
+    if not path.exists():
+        return {"clients": [], "bearerTokens": []}
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ClientsFileError(f"{path}: cannot be read as JSON ({exc}); fix or move it first") from None
+    parse_clients(doc, path)
+    return doc
+
+
 def add_client(path: Path, client_id: str, scopes: list[str]) -> Client:
     """Add or replace a client in the clients file (written atomically, mode 0600)."""
-    doc: dict[str, Any] = {"clients": [], "bearerTokens": []}
-    if path.exists():
-        try:
-            doc = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ClientsFileError(f"{path}: cannot be read as JSON ({exc}); fix or move it first") from None
-        parse_clients(doc, path)
+    doc = _load_for_update(path)
     client = Client(client_id, new_access_token(), tuple(scopes))
     doc["clients"] = [c for c in doc.get("clients", []) if c.get("clientId") != client_id]
     doc["clients"].append({"clientId": client_id, "accessToken": client.access_token, "scopes": scopes})
@@ -139,10 +152,7 @@ def add_client(path: Path, client_id: str, scopes: list[str]) -> Client:
 
 def add_bearer_token(path: Path, name: str, scopes: list[str]) -> str:
     """Add a Bearer token; returns the token (only its digest is stored)."""
-    doc: dict[str, Any] = {"clients": [], "bearerTokens": []}
-    if path.exists():
-        doc = json.loads(path.read_text())
-        parse_clients(doc, path)
+    doc = _load_for_update(path)
     token = new_access_token()
     doc.setdefault("bearerTokens", []).append({"name": name, "sha256": token_digest(token), "scopes": scopes})
     doc.setdefault("clients", [])

@@ -61,7 +61,13 @@ UPLOADER = Creds(
 )
 PUBLIC_UPLOADER = Creds("public-uploader", "public-uploader-token-012345", (f"{P}/upload/public",))
 NOBODY = Creds("nobody", "nobody-token-0123456789abcdefgh", ())
-ALL_CREDS = (ADMIN, PUBLIC_READER, INTERNAL_READER, UPLOADER, PUBLIC_UPLOADER, NOBODY)
+# May issue named temporary credentials called temporary-*, as Taskcluster requires.
+TEMP_ISSUER = Creds(
+    "temp-issuer",
+    "temp-issuer-token-0123456789abcd",
+    (f"{P}/download/*", "auth:create-client:temporary-*"),
+)
+ALL_CREDS = (ADMIN, PUBLIC_READER, INTERNAL_READER, UPLOADER, PUBLIC_UPLOADER, NOBODY, TEMP_ISSUER)
 BEARER_TOKEN = "bearer-token-for-ci-0123456789abcdef"
 BEARER_SCOPES = (f"{P}/download/public", f"{P}/download/internal")
 
@@ -78,8 +84,9 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
         try:
             with urllib.request.urlopen(url, timeout=2):
                 return
-        except urllib.error.HTTPError:
-            return  # it answered
+        except urllib.error.HTTPError as answered:
+            answered.close()
+            return
         except OSError:
             if time.monotonic() > deadline:
                 raise
@@ -275,7 +282,8 @@ async def make_proxy(store_env: dict[str, str], clients_file: Path) -> AsyncIter
         }
         app = create_app(load_config(env))
         server = TestServer(app, host="127.0.0.1", port=port)
-        await server.start_server()
+        # As `tooltool-proxy serve` runs it: no aiohttp access log (it would log query strings).
+        await server.start_server(access_log=None)
         servers.append(server)
         session = aiohttp.ClientSession()
         sessions.append(session)
