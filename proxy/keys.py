@@ -21,5 +21,10 @@ def pending_key(digest: str, batch_id: int) -> str:
     return f"uploads/{digest}/{batch_id}.json"
 
 
+def verifying_key(digest: str, batch_id: int) -> str:
+    """The proxy's private copy of staged bytes while it hashes them; no put_url can write it."""
+    return f"uploads/{digest}/{batch_id}.verifying"
+
+
 def batch_key(batch_id: int) -> str:
     return f"batches/{batch_id}.json"

@@ -1,8 +1,9 @@
 """The upload sequence of PROTOCOL.md §4: batches, staged bytes, verification and commit.
 
 Uploaders only ever write to staging keys (`uploads/<digest>/<batch>`). `verify_and_commit`
-hashes the staged bytes and copies exactly the object it hashed (conditional on its ETag) to
-`sha512/<digest>`, so nothing becomes downloadable unless it hashes to its name.
+copies the staged bytes (conditional on their ETag) to a key only the proxy writes, hashes that
+copy and commits exactly it to `sha512/<digest>`, so nothing becomes downloadable unless it
+hashes to its name, whatever the uploader does with its put_url meanwhile.
 """
 
 import asyncio
@@ -20,7 +21,7 @@ from manifests import Batch, IndexEntry, PendingUpload, UploadRequest, Validatio
 from proxy.auth import Identity
 from proxy.errors import HTTPProblem, bad_request, forbidden, not_found
 from proxy.index import FileIndex
-from proxy.keys import artifact_key, batch_key, pending_key, staging_key, staging_prefix
+from proxy.keys import artifact_key, batch_key, pending_key, staging_key, staging_prefix, verifying_key
 from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
 from proxy.tokens import PutGrant, put_query
 
@@ -57,6 +58,10 @@ async def sha512_of(chunks: Any) -> str:
         else:
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def _size_mismatch(upload: PendingUpload, size: int) -> HTTPProblem:
+    return bad_request(f"Size mismatch for {upload.filename}: {size} bytes arrived, not {upload.size}")
 
 
 class Uploads:
@@ -102,23 +107,25 @@ class Uploads:
         )
         expires = int(self.clock()) + self.settings.put_url_ttl
         files: dict[str, Any] = {}
+        to_stage: list[PendingUpload] = []
         for upload in request.files:
             entry = existing[upload.digest]
-            record: dict[str, Any] = upload.to_dict()
-            record["has_instances"] = bool(entry and entry.has_instances)
-            if not record["has_instances"]:
-                pending = PendingUpload(
-                    digest=upload.digest,
-                    batch_id=batch.id,
-                    size=upload.size,
-                    visibility=upload.visibility,
-                    filename=upload.filename,
-                    author=batch.author,
-                    expires=expires,
+            files[upload.filename] = upload.to_dict() | {"has_instances": bool(entry and entry.has_instances)}
+            if not files[upload.filename]["has_instances"]:
+                to_stage.append(
+                    PendingUpload(
+                        digest=upload.digest,
+                        batch_id=batch.id,
+                        size=upload.size,
+                        visibility=upload.visibility,
+                        filename=upload.filename,
+                        author=batch.author,
+                        expires=expires,
+                    )
                 )
-                await self.store.write(pending_key(upload.digest, batch.id), pending.to_json())
-                record["put_url"] = await self._put_url(pending)
-            files[upload.filename] = record
+        put_urls = await asyncio.gather(*(self._stage(pending) for pending in to_stage))
+        for pending, put_url in zip(to_stage, put_urls, strict=True):
+            files[pending.filename]["put_url"] = put_url
         await self.store.write(batch_key(batch.id), batch.to_json())
         return {
             "id": batch.id,
@@ -127,6 +134,11 @@ class Uploads:
             "message": batch.message,
             "files": files,
         }
+
+    async def _stage(self, pending: PendingUpload) -> str:
+        """Record the pending upload; return the URL its bytes are to be PUT to."""
+        await self.store.write(pending_key(pending.digest, pending.batch_id), pending.to_json())
+        return await self._put_url(pending)
 
     async def _put_url(self, pending: PendingUpload) -> str:
         if self.settings.proxy_put_base is None:
@@ -220,18 +232,32 @@ class Uploads:
         digest = upload.digest
         if staged.size != upload.size:
             await self._discard(upload)
-            raise bad_request(f"Size mismatch for {upload.filename}: {staged.size} bytes arrived, not {upload.size}")
+            raise _size_mismatch(upload, staged.size)
+        # The uploader keeps its put_url and may rewrite the staging key at any time, even back to
+        # bytes with the ETag that was hashed (on S3 the ETag is the MD5 of the content). So hash
+        # a copy that only the proxy can write, and commit exactly that copy.
+        verifying = verifying_key(digest, upload.batch_id)
         try:
-            actual = await sha512_of(await self.store.open_range(staged.key))
+            await self.store.copy_if_unchanged(staged.key, verifying, staged.etag, staged.size)
+        except (PreconditionFailed, ObjectNotFound):
+            # Replaced or removed since we looked at it: look again on the client's next call.
+            return False
+        copy = await self.store.head(verifying)
+        if copy is None:
+            return False
+        if copy.size != upload.size:
+            await self._discard(upload)
+            raise _size_mismatch(upload, copy.size)
+        try:
+            actual = await sha512_of(await self.store.open_range(verifying))
         except ObjectNotFound:
             return False
         if actual != digest:
             await self._discard(upload)
             raise bad_request(f"The bytes uploaded for {upload.filename} do not hash to its sha512 digest")
         try:
-            await self.store.copy_if_unchanged(staged.key, artifact_key(digest), staged.etag, staged.size)
+            await self.store.copy_if_unchanged(verifying, artifact_key(digest), copy.etag, copy.size)
         except (PreconditionFailed, ObjectNotFound):
-            # Replaced or removed after we hashed it: hash again on the client's next call.
             return False
         await self._record_instance(upload)
         await self._discard(upload)
@@ -260,4 +286,5 @@ class Uploads:
 
     async def _discard(self, upload: PendingUpload) -> None:
         await self.store.delete(staging_key(upload.digest, upload.batch_id))
+        await self.store.delete(verifying_key(upload.digest, upload.batch_id))
         await self.store.delete(pending_key(upload.digest, upload.batch_id))
