@@ -19,6 +19,12 @@ class CacheStats:
     loads: int = 0
 
 
+def _retrieve_exception(task: "asyncio.Task[object]") -> None:
+    # Waiters re-raise a failed load; mark it retrieved so one nobody awaits is not reported.
+    if not task.cancelled():
+        task.exception()
+
+
 class LookupCache(Generic[K, V]):
     """Positive results live `ttl` seconds, "not found" (None) only `negative_ttl`.
 
@@ -35,7 +41,7 @@ class LookupCache(Generic[K, V]):
     ) -> None:
         self._found: TTLCache[K, V] = TTLCache(maxsize=maxsize, ttl=ttl, timer=timer)
         self._missing: TTLCache[K, bool] = TTLCache(maxsize=maxsize, ttl=negative_ttl, timer=timer)
-        self._in_flight: dict[K, asyncio.Future[V | None]] = {}
+        self._in_flight: dict[K, asyncio.Task[V | None]] = {}
         self._generation: dict[K, int] = {}
         self.stats = CacheStats()
 
@@ -48,23 +54,20 @@ class LookupCache(Generic[K, V]):
             self.stats.hits += 1
             return None
         self.stats.misses += 1
-        pending = self._in_flight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        return await self._load(key, load)
+        task = self._in_flight.get(key)
+        if task is None:
+            # The load runs as its own task: a caller that gives up (is cancelled) does not
+            # cancel it for the others waiting on the same key.
+            task = asyncio.create_task(self._fill(key, load))
+            task.add_done_callback(_retrieve_exception)
+            self._in_flight[key] = task
+        return await asyncio.shield(task)
 
-    async def _load(self, key: K, load: Callable[[K], Awaitable[V | None]]) -> V | None:
-        future: asyncio.Future[V | None] = asyncio.get_running_loop().create_future()
-        self._in_flight[key] = future
+    async def _fill(self, key: K, load: Callable[[K], Awaitable[V | None]]) -> V | None:
         generation = self._generation.get(key, 0)
         self.stats.loads += 1
         try:
             value = await load(key)
-        except BaseException as exc:
-            future.set_exception(exc)
-            # Waiters re-raise it; mark it retrieved so an unshared failure is not reported twice.
-            future.exception()
-            raise
         finally:
             del self._in_flight[key]
         if self._generation.get(key, 0) == generation:
@@ -72,7 +75,6 @@ class LookupCache(Generic[K, V]):
                 self._missing[key] = True
             else:
                 self._found[key] = value
-        future.set_result(value)
         return value
 
     def invalidate(self, key: K) -> None:

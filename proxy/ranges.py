@@ -29,9 +29,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             raise RangeNotSatisfiable()
         return max(size - suffix, 0), size - 1
     first = int(first_text)
-    last = int(last_text) if last_text else size - 1
-    if last < first:
-        return None
+    if last_text and int(last_text) < first:
+        return None  # not a valid range at all: ignored, not unsatisfiable
     if first >= size:
         raise RangeNotSatisfiable()
+    last = int(last_text) if last_text else size - 1
     return first, min(last, size - 1)

@@ -2,13 +2,18 @@
 
 import contextlib
 import html
+import logging
 
 from aiohttp import web
 
 from manifests import IndexEntry, Visibility
 from proxy.context import CONFIG, DOWNLOADS, STORE, identify
+from proxy.errors import not_found
 from proxy.keys import artifact_key
 from proxy.ranges import RangeNotSatisfiable, parse_range
+from proxy.storage import ObjectNotFound
+
+log = logging.getLogger("tooltool.downloads")
 
 
 def _redirect(url: str) -> web.Response:
@@ -67,7 +72,12 @@ async def _stream(request: web.Request, entry: IndexEntry) -> web.StreamResponse
         await response.write_eof()
         return response
 
-    chunks = await request.app[STORE].open_range(artifact_key(entry.digest), first, last)
+    try:
+        chunks = await request.app[STORE].open_range(artifact_key(entry.digest), first, last)
+    except ObjectNotFound:
+        # The index lists instances but the bytes are gone (deleted behind the proxy's back).
+        log.warning("indexed file has no bytes", extra={"key": artifact_key(entry.digest)})
+        raise not_found() from None
     try:
         await response.prepare(request)
         async for chunk in chunks:

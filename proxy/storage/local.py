@@ -10,6 +10,7 @@ import os
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
+from stat import S_ISREG
 from typing import BinaryIO
 
 from proxy.storage.base import (
@@ -49,6 +50,8 @@ class LocalStore(ObjectStore):
             return None
         except OSError as exc:
             raise StoreUnavailable(f"local store: {exc.strerror}") from exc
+        if not S_ISREG(stat.st_mode):
+            return None  # a directory is a key prefix, not an object (as on S3)
         return ObjectInfo(key=key, size=stat.st_size, etag=_etag(stat))
 
     async def read(self, key: str) -> bytes | None:

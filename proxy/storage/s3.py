@@ -1,6 +1,7 @@
 """S3 (or any S3-compatible endpoint) through aiobotocore, path-style addressing."""
 
 import contextlib
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -17,6 +18,10 @@ from proxy.storage.base import (
     PreconditionFailed,
     StoreUnavailable,
 )
+
+# botocore's debug logs print canonical requests, signatures and presigned URLs; keep them out.
+for _noisy in ("botocore", "aiobotocore"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 MULTIPART_PART_SIZE = 16 * 1024 * 1024
 MAX_SINGLE_COPY = 5 * 1024**3  # S3's limit for one CopyObject
@@ -59,7 +64,7 @@ class S3Store(ObjectStore):
         config = AioConfig(
             s3={"addressing_style": "path"},
             signature_version="s3v4",
-            retries={"max_attempts": 3, "mode": "standard"},
+            retries={"max_attempts": 2, "mode": "standard"},  # fail fast: clients retry on 503
             connect_timeout=5,
             read_timeout=60,
             max_pool_connections=64,
