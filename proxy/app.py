@@ -21,7 +21,7 @@ from proxy.downloads import Downloads
 from proxy.errors import STORE_RETRY_AFTER_SECONDS, HTTPProblem, problem_response
 from proxy.handlers import downloads, ops, uploads
 from proxy.index import FileIndex
-from proxy.observability import Handler, init_sentry, request_summary
+from proxy.observability import Handler, request_summary
 from proxy.storage import ObjectStore, StoreUnavailable
 from proxy.storage.local import LocalStore
 from proxy.uploads import Uploads, UploadSettings
@@ -86,10 +86,10 @@ def _version_info(path: Path) -> dict[str, Any]:
     except PackageNotFoundError:
         installed = "unknown"
     return {
-        "source": "https://github.com/tooltool-proxy/tooltool-proxy",
+        "source": "unknown",
         "version": installed,
-        "commit": "",
-        "build": "",
+        "commit": "unknown",
+        "build": "unknown",
     }
 
 
@@ -138,7 +138,6 @@ def create_app(
                 await store.close()
 
     app.cleanup_ctx.append(resources)
-    init_sentry(config.sentry_dsn, str(app[VERSION].get("version")))
     setup_routes(app)
     return app
 

@@ -77,14 +77,14 @@ def scrub_event(event: Any, hint: Any) -> Any:
     return event
 
 
-def init_sentry(dsn: str | None, release: str | None) -> None:
+def init_sentry(dsn: str | None, release: str | None, transport: Any = None) -> None:
     if not dsn:
         return
     sentry_sdk.init(
         dsn=dsn,
         release=release,
+        transport=transport,
         integrations=[AioHttpIntegration()],
-        send_default_pii=False,
         before_send=scrub_event,
         before_send_transaction=scrub_event,
     )
