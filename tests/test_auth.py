@@ -45,6 +45,7 @@ from tests.conftest import (
 )
 from tests.fake_taskcluster import CALLS, create_fake_taskcluster
 from tests.hawk import hawk_mac, taskcluster_ext, taskcluster_header, tooltool_header
+from tests.oracles import problem_body
 
 LOCAL = pytest.mark.parametrize("store_kind", ["local"], indirect=True)
 
@@ -90,13 +91,6 @@ def port_of(proxy: Proxy) -> int:
     return port
 
 
-def problem(status: int, reason: str, detail: str) -> dict[str, Any]:
-    """The PROTOCOL.md §2 error body, both shapes."""
-    title = f"{status} {reason}: {detail}"
-    shape = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": "about:blank"}
-    return {**shape, "error": {**shape, "name": title, "description": detail}}
-
-
 async def get(proxy: Proxy, path: str, authorization: str | None = None) -> aiohttp.ClientResponse:
     headers = {} if authorization is None else {"Authorization": authorization}
     return await proxy.request("GET", path, headers=headers)
@@ -115,7 +109,7 @@ def batch_body(data: bytes, visibility: str = "public") -> bytes:
 async def assert_forbidden(response: aiohttp.ClientResponse) -> None:
     assert response.status == 403, await response.text()
     assert response.headers["Content-Type"] == "application/json"
-    assert await response.json() == problem(403, "Forbidden", FORBIDDEN)
+    assert await response.json() == problem_body(403, FORBIDDEN)
 
 
 async def assert_unauthorized(response: aiohttp.ClientResponse, reason: str) -> str:
@@ -127,7 +121,7 @@ async def assert_unauthorized(response: aiohttp.ClientResponse, reason: str) -> 
     body = json.loads(text)
     detail = str(body["detail"])
     assert reason.lower() in detail.lower(), detail
-    assert body == problem(401, "Unauthorized", detail)
+    assert body == problem_body(401, detail)
     return detail
 
 

@@ -5,7 +5,6 @@ these tests depend on the download path only, not on the upload sequence.
 """
 
 import hashlib
-import hmac
 import json
 import os
 import tracemalloc
@@ -13,7 +12,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import pytest
@@ -22,6 +21,7 @@ from yarl import URL
 from manifests import IndexEntry, Visibility
 from proxy.storage.local import LocalStore
 from tests.conftest import BUCKET, INTERNAL_READER, Proxy, ProxyFactory
+from tests.oracles import sigv4_query_signature
 
 FORBIDDEN_DETAIL = (
     "You don't have the permission to access the requested resource. "
@@ -80,29 +80,6 @@ async def error_body(response: aiohttp.ClientResponse) -> dict[str, Any]:
     assert response.content_type == "application/json"
     body: dict[str, Any] = json.loads(await response.read())
     return body
-
-
-def sigv4_query_signature(url: str, secret: str) -> str:
-    """Recompute the AWS SigV4 signature of a presigned GET URL (signed header: host only)."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    params = dict(query)
-    canonical_query = "&".join(
-        f"{quote(key, safe='-_.~')}={quote(value, safe='-_.~')}"
-        for key, value in sorted(query)
-        if key != "X-Amz-Signature"
-    )
-    canonical_request = "\n".join(
-        ["GET", parts.path, canonical_query, f"host:{parts.netloc}", "", "host", "UNSIGNED-PAYLOAD"]
-    )
-    scope = params["X-Amz-Credential"].split("/", 1)[1]  # date/region/service/aws4_request
-    string_to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", params["X-Amz-Date"], scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
-    )
-    key = f"AWS4{secret}".encode()
-    for part in scope.split("/"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
 @pytest.fixture
@@ -201,7 +178,7 @@ async def test_signed_url_has_a_valid_sigv4_signature(proxy: Proxy) -> None:
     assert params["X-Amz-Credential"].endswith("/us-east-1/s3/aws4_request")
     assert params["X-Amz-SignedHeaders"] == "host"
     assert int(params["X-Amz-Expires"]) == proxy.config.signed_url_ttl == 300
-    assert params["X-Amz-Signature"] == sigv4_query_signature(location, "testing")
+    assert params["X-Amz-Signature"] == sigv4_query_signature("GET", location, "testing")
 
 
 @pytest.mark.parametrize("store_kind", ["s3"])

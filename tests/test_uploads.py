@@ -7,15 +7,13 @@ The clients behave as tooltool.py does: the PUT carries only Content-Type and Co
 import asyncio
 import datetime
 import hashlib
-import hmac
 import json
 import re
 import time
 from collections.abc import AsyncIterator
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlsplit
 
 import aiohttp
 import botocore.auth
@@ -30,6 +28,7 @@ from proxy.storage import PreconditionFailed
 from proxy.storage.local import LocalStore
 from proxy.tokens import PutGrant, put_query
 from tests.conftest import ADMIN, BUCKET, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory
+from tests.oracles import problem_body, sigv4_query_signature
 
 DATA = b"tooltool upload payload\n"
 OTHER = b"tooltool upload PAYLOAD\n"  # same length as DATA, different bytes
@@ -89,23 +88,7 @@ async def assert_problem(response: aiohttp.ClientResponse, status: int, detail: 
     assert text
     if detail is not None:
         assert text == detail
-    title = f"{status} {HTTPStatus(status).phrase}: {text}"
-    assert body == {
-        "type": "about:blank",
-        "title": title,
-        "status": status,
-        "detail": text,
-        "instance": "about:blank",
-        "error": {
-            "type": "about:blank",
-            "title": title,
-            "name": title,
-            "status": status,
-            "detail": text,
-            "description": text,
-            "instance": "about:blank",
-        },
-    }
+    assert body == problem_body(status, text)
     return str(text)
 
 
@@ -167,35 +150,6 @@ async def start_upload(proxy: Proxy, creds: Creds, data: bytes = DATA, name: str
     put_url = result["files"][name]["put_url"]
     assert isinstance(put_url, str)
     return put_url
-
-
-def sigv4_query_signature(method: str, url: str, secret_key: str, region: str, service: str = "s3") -> str:
-    """AWS Signature Version 4 of a presigned URL, computed from its own query (S3 flavour)."""
-    parts = urlsplit(url)
-    params = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "X-Amz-Signature"]
-    canonical_query = "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(params))
-    query = dict(params)
-    signed_headers = query["X-Amz-SignedHeaders"].split(";")
-    headers = {"host": parts.netloc}
-    canonical_request = "\n".join(
-        [
-            method,
-            parts.path,  # S3 signs the path as sent, without normalising it
-            canonical_query,
-            "".join(f"{name}:{headers[name]}\n" for name in signed_headers),
-            ";".join(signed_headers),
-            "UNSIGNED-PAYLOAD",
-        ]
-    )
-    timestamp = query["X-Amz-Date"]
-    scope = f"{timestamp[:8]}/{region}/{service}/aws4_request"
-    string_to_sign = "\n".join(
-        ["AWS4-HMAC-SHA256", timestamp, scope, hashlib.sha256(canonical_request.encode()).hexdigest()]
-    )
-    key = f"AWS4{secret_key}".encode()
-    for part in (timestamp[:8], region, service, "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
 
 
 @pytest.fixture
