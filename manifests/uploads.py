@@ -131,6 +131,7 @@ class PendingUpload:
     filename: str
     author: str
     expires: float  # unix time after which the signed PUT URL no longer works
+    region: str = ""  # where the bytes are staged and committed; "" is the default region
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -142,6 +143,7 @@ class PendingUpload:
                 "filename": self.filename,
                 "author": self.author,
                 "expires": self.expires,
+                "region": self.region,
             },
             sort_keys=True,
         ).encode()
@@ -168,4 +170,5 @@ class PendingUpload:
             filename=get_str(obj, "filename", what),
             author=get_str(obj, "author", what),
             expires=float(expires),
+            region=str(obj.get("region", "")),
         )

@@ -1,9 +1,8 @@
 """The application factory: configuration in, a wired aiohttp application out."""
 
-import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
 from pathlib import Path
@@ -16,34 +15,17 @@ from aiohttp import web
 from proxy.auth import Authenticator, AuthServiceUnavailable
 from proxy.clients import ClientsFile
 from proxy.config import Config, ConfigError
-from proxy.context import AUTH, CONFIG, DOWNLOADS, HTTP_SESSION, INDEX, STORE, UPLOADS, VERSION
+from proxy.context import AUTH, CONFIG, DOWNLOADS, HTTP_SESSION, INDEX, STORE, STORES, UPLOADS, VERSION
 from proxy.downloads import Downloads
 from proxy.errors import STORE_RETRY_AFTER_SECONDS, HTTPProblem, problem_response
 from proxy.handlers import downloads, ops, uploads
 from proxy.index import FileIndex
 from proxy.observability import Handler, request_summary
-from proxy.storage import ObjectStore, StoreUnavailable
-from proxy.storage.local import LocalStore
+from proxy.storage import StoreUnavailable
+from proxy.stores import StoreOpener, open_location, open_stores
 from proxy.uploads import Uploads, UploadSettings
 
 log = logging.getLogger("tooltool.app")
-
-StoreFactory = Callable[[Config], Awaitable[ObjectStore]]
-
-
-async def open_store(config: Config) -> ObjectStore:
-    if config.store.is_local:
-        root = Path(config.store.path)
-        await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
-        return LocalStore(root)
-    from proxy.storage.s3 import S3Store
-
-    return await S3Store.connect(
-        bucket=config.store.bucket,
-        prefix=config.store.prefix,
-        region=config.s3_region,
-        endpoint_url=config.s3_endpoint_url,
-    )
 
 
 @web.middleware
@@ -94,7 +76,7 @@ def _version_info(path: Path) -> dict[str, Any]:
 
 
 def create_app(
-    config: Config, store_factory: StoreFactory = open_store, put_base_url: str | None = None
+    config: Config, store_opener: StoreOpener = open_location, put_base_url: str | None = None
 ) -> web.Application:
     """Build the application. `put_base_url` is where clients reach this proxy for proxied PUTs
     when TOOLTOOL_PUBLIC_URL is not set (the CLI passes the address it listens on)."""
@@ -110,16 +92,18 @@ def create_app(
     )
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        store = await store_factory(config)
-        index = FileIndex(store, ttl=config.cache_ttl, maxsize=config.cache_size)
+        stores = await open_stores(config, store_opener)
+        store = stores.home
+        index = FileIndex(stores, ttl=config.cache_ttl, maxsize=config.cache_size)
+        app[STORES] = stores
         app[STORE] = store
         app[INDEX] = index
-        app[DOWNLOADS] = Downloads(store, index, config.scope_prefix, config.signed_url_ttl)
+        app[DOWNLOADS] = Downloads(stores, index, config.scope_prefix, config.signed_url_ttl)
         proxy_base = (config.public_url or put_base_url) if config.uploads_through_proxy else None
         if config.uploads_through_proxy and proxy_base is None:
             raise ConfigError("TOOLTOOL_PUBLIC_URL is required: uploads go through the proxy's PUT endpoint")
         app[UPLOADS] = Uploads(
-            store,
+            stores,
             index,
             UploadSettings(
                 scope_prefix=config.scope_prefix,
@@ -135,7 +119,7 @@ def create_app(
             try:
                 yield
             finally:
-                await store.close()
+                await stores.close()
 
     app.cleanup_ctx.append(resources)
     setup_routes(app)

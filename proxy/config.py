@@ -43,8 +43,15 @@ class StoreLocation:
 
 
 @dataclass(frozen=True)
+class Region:
+    name: str
+    store: StoreLocation
+
+
+@dataclass(frozen=True)
 class Config:
     store: StoreLocation
+    regions: tuple[Region, ...] = ()  # empty: one region, the home store's
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     download_mode: DownloadMode = DownloadMode.REDIRECT
@@ -87,6 +94,29 @@ def parse_store(value: str) -> StoreLocation:
     raise ConfigError(f"TOOLTOOL_STORE={value!r} is not a store URL; use file:///path/to/dir or s3://bucket[/prefix]")
 
 
+def parse_regions(value: str, default_prefix: str = "") -> tuple[Region, ...]:
+    """`region:bucket;region:bucket` (the legacy format); a value may also be a store URL."""
+    regions = []
+    for item in filter(None, (part.strip() for part in value.split(";"))):
+        name, _, where = item.partition(":")
+        if not name or not where:
+            raise ConfigError(f"TOOLTOOL_REGIONS item {item!r} is not region:bucket")
+        if "://" in where:
+            try:
+                location = parse_store(where)
+            except ConfigError:
+                raise ConfigError(
+                    f"TOOLTOOL_REGIONS item {item!r} is not region:bucket or region:<store URL>"
+                ) from None
+        else:
+            location = StoreLocation(scheme="s3", bucket=where, prefix=default_prefix)
+        regions.append(Region(name, location))
+    names = [r.name for r in regions]
+    if not regions or len(set(names)) != len(names):
+        raise ConfigError(f"TOOLTOOL_REGIONS={value!r} must list each region once, as region:bucket;region:bucket")
+    return tuple(regions)
+
+
 def _enum(env: Mapping[str, str], name: str, kind: type[StrEnum], default: StrEnum) -> StrEnum:
     value = env.get(name, default.value)
     try:
@@ -121,7 +151,15 @@ def _url(env: Mapping[str, str], name: str) -> str | None:
 
 def load_config(env: Mapping[str, str] | None = None) -> Config:
     env = os.environ if env is None else env
-    store = parse_store(env.get("TOOLTOOL_STORE", f"file://{DEFAULT_DATA_DIR}"))
+    regions: tuple[Region, ...] = ()
+    if env.get("TOOLTOOL_REGIONS"):
+        regions = parse_regions(env["TOOLTOOL_REGIONS"])
+    if "TOOLTOOL_STORE" in env:
+        store = parse_store(env["TOOLTOOL_STORE"])
+    elif regions:
+        store = regions[0].store  # metadata live beside the first region's artifacts
+    else:
+        store = parse_store(f"file://{DEFAULT_DATA_DIR}")
     scope_prefix = env.get("TOOLTOOL_SCOPE_PREFIX", DEFAULT_SCOPE_PREFIX).rstrip("/")
     if "TOOLTOOL_ANONYMOUS_SCOPES" in env:
         anonymous = tuple(env["TOOLTOOL_ANONYMOUS_SCOPES"].replace(",", " ").split())
@@ -145,6 +183,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     cache_ttl = _number(env, "TOOLTOOL_CACHE_TTL", 60.0)
     return Config(
         store=store,
+        regions=regions,
         s3_endpoint_url=_url(env, "TOOLTOOL_S3_ENDPOINT_URL"),
         s3_region=env.get("TOOLTOOL_S3_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
         download_mode=DownloadMode(_enum(env, "TOOLTOOL_DOWNLOAD", DownloadMode, DownloadMode.REDIRECT)),

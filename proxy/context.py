@@ -10,10 +10,12 @@ from proxy.config import Config
 from proxy.downloads import Downloads
 from proxy.index import FileIndex
 from proxy.storage import ObjectStore
+from proxy.stores import Stores
 from proxy.uploads import Uploads
 
 CONFIG = web.AppKey("config", Config)
-STORE = web.AppKey("store", ObjectStore)
+STORE = web.AppKey("store", ObjectStore)  # the home store: metadata and staging
+STORES = web.AppKey("stores", Stores)
 INDEX = web.AppKey("index", FileIndex)
 AUTH = web.AppKey("auth", Authenticator)
 DOWNLOADS = web.AppKey("downloads", Downloads)

@@ -1,5 +1,7 @@
 """Deciding a download: digest check, metadata, scopes, and the signed URL to redirect to."""
 
+from dataclasses import dataclass
+
 from cachetools import TTLCache
 
 from manifests import IndexEntry, is_valid_digest
@@ -8,6 +10,7 @@ from proxy.errors import INVALID_DIGEST_DETAIL, bad_request, forbidden, not_foun
 from proxy.index import FileIndex
 from proxy.keys import artifact_key
 from proxy.storage import ObjectStore
+from proxy.stores import Stores
 
 
 def require_digest(digest: str) -> str:
@@ -17,33 +20,44 @@ def require_digest(digest: str) -> str:
     return digest
 
 
+@dataclass(frozen=True)
+class Authorized:
+    entry: IndexEntry
+    region: str  # where the bytes are served from
+    store: ObjectStore
+
+
 class Downloads:
-    def __init__(self, store: ObjectStore, index: FileIndex, scope_prefix: str, signed_url_ttl: int) -> None:
-        self.store = store
+    def __init__(self, stores: Stores, index: FileIndex, scope_prefix: str, signed_url_ttl: int) -> None:
+        self.stores = stores
         self.index = index
         self.scope_prefix = scope_prefix
         self.signed_url_ttl = signed_url_ttl
         # A signed URL is handed out again only while more than half of its lifetime is left.
-        self._signed_urls: TTLCache[str, str] = TTLCache(maxsize=100_000, ttl=signed_url_ttl / 2)
+        self._signed_urls: TTLCache[tuple[str, str], str] = TTLCache(maxsize=100_000, ttl=signed_url_ttl / 2)
 
-    async def authorize(self, digest: str, identity: Identity) -> IndexEntry:
+    async def authorize(self, digest: str, identity: Identity, region: str | None = None) -> Authorized:
+        """The file and the region to serve it from (`region` is a preference among instances)."""
         require_digest(digest)
         entry = await self.index.lookup(digest)
         if entry is None:
             raise not_found()
         if not identity.has_scope(f"{self.scope_prefix}/download/{entry.visibility.value}"):
             raise forbidden()
-        if not entry.has_instances:
+        chosen = self.stores.pick(entry.instances, region)
+        if chosen is None:
             raise not_found("The file's bytes were deleted; it must be uploaded again.")
-        return entry
+        return Authorized(entry, chosen, self.stores.regions[chosen])
 
-    async def signed_url(self, digest: str) -> str | None:
-        url = self._signed_urls.get(digest)
+    async def signed_url(self, file: Authorized) -> str | None:
+        key = (file.entry.digest, file.region)
+        url = self._signed_urls.get(key)
         if url is None:
-            url = await self.store.presign_get(artifact_key(digest), self.signed_url_ttl)
+            url = await file.store.presign_get(artifact_key(file.entry.digest), self.signed_url_ttl)
             if url is not None:
-                self._signed_urls[digest] = url
+                self._signed_urls[key] = url
         return url
 
     def forget(self, digest: str) -> None:
-        self._signed_urls.pop(digest, None)
+        for region in self.stores.regions:
+            self._signed_urls.pop((digest, region), None)

@@ -17,10 +17,11 @@ class PutGrant:
     batch_id: int
     size: int
     expires: int
+    region: str = ""
 
 
 def _signature(secret: bytes, grant: PutGrant) -> str:
-    message = f"put\n{grant.digest}\n{grant.batch_id}\n{grant.size}\n{grant.expires}".encode()
+    message = f"put\n{grant.digest}\n{grant.batch_id}\n{grant.size}\n{grant.expires}\n{grant.region}".encode()
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
@@ -30,6 +31,7 @@ def put_query(secret: bytes, grant: PutGrant) -> str:
             "batch": grant.batch_id,
             "size": grant.size,
             "expires": grant.expires,
+            "region": grant.region,
             "signature": _signature(secret, grant),
         }
     )
@@ -46,6 +48,7 @@ def check_put_query(secret: bytes, digest: str, query: dict[str, str], now: floa
             batch_id=int(query["batch"]),
             size=int(query["size"]),
             expires=int(query["expires"]),
+            region=query.get("region", ""),
         )
         signature = query["signature"]
     except (KeyError, ValueError):

@@ -23,6 +23,7 @@ from proxy.errors import HTTPProblem, bad_request, forbidden, not_found
 from proxy.index import FileIndex
 from proxy.keys import artifact_key, batch_key, pending_key, staging_key, staging_prefix, verifying_key
 from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
+from proxy.stores import Stores
 from proxy.tokens import PutGrant, put_query
 
 log = logging.getLogger("tooltool.uploads")
@@ -67,12 +68,13 @@ def _size_mismatch(upload: PendingUpload, size: int) -> HTTPProblem:
 class Uploads:
     def __init__(
         self,
-        store: ObjectStore,
+        stores: Stores,
         index: FileIndex,
         settings: UploadSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.store = store
+        self.stores = stores
+        self.store = stores.home  # pending records and batches
         self.index = index
         self.settings = settings
         self.clock = clock
@@ -81,7 +83,12 @@ class Uploads:
     def _scope(self, visibility: str) -> str:
         return f"{self.settings.scope_prefix}/upload/{visibility}"
 
-    async def create_batch(self, request: UploadRequest, identity: Identity) -> dict[str, Any]:
+    async def create_batch(
+        self, request: UploadRequest, identity: Identity, region: str | None = None
+    ) -> dict[str, Any]:
+        """Record the batch; hand out put_urls for files not stored yet, staged in `region`
+        (a configured region, else the default one)."""
+        upload_region = self.stores.region(region)
         if not identity.has_all(self._scope(v) for v in sorted(request.visibilities)):
             raise forbidden()
         for upload in request.files:
@@ -121,6 +128,7 @@ class Uploads:
                         filename=upload.filename,
                         author=batch.author,
                         expires=expires,
+                        region=upload_region,
                     )
                 )
         put_urls = await asyncio.gather(*(self._stage(pending) for pending in to_stage))
@@ -142,11 +150,12 @@ class Uploads:
 
     async def _put_url(self, pending: PendingUpload) -> str:
         if self.settings.proxy_put_base is None:
-            url = await self.store.presign_put(staging_key(pending.digest, pending.batch_id), self.settings.put_url_ttl)
+            store = self._region_store(pending.region)
+            url = await store.presign_put(staging_key(pending.digest, pending.batch_id), self.settings.put_url_ttl)
             if url is not None:
                 return url
             raise RuntimeError("this store cannot sign PUT URLs; configure TOOLTOOL_UPLOAD_TARGET=proxy")
-        grant = PutGrant(pending.digest, pending.batch_id, pending.size, int(pending.expires))
+        grant = PutGrant(pending.digest, pending.batch_id, pending.size, int(pending.expires), pending.region)
         query = put_query(self.settings.secret, grant)
         return f"{self.settings.proxy_put_base}/upload/put/sha512/{pending.digest}?{query}"
 
@@ -160,13 +169,14 @@ class Uploads:
                 yield chunk
 
         key = staging_key(grant.digest, grant.batch_id)
+        store = self._region_store(grant.region)
         try:
-            await self.store.write_stream(key, hashed(), grant.size)
+            await store.write_stream(key, hashed(), grant.size)
         except ValueError as exc:
-            await self.store.delete(key)
+            await store.delete(key)
             raise bad_request(f"Upload length does not match the announced size ({exc})") from None
         if digest.hexdigest() != grant.digest:
-            await self.store.delete(key)
+            await store.delete(key)
             raise bad_request("The uploaded bytes do not hash to the digest of the upload URL")
 
     async def verify_and_commit(self, digest: str, identity: Identity) -> bool:
@@ -209,7 +219,7 @@ class Uploads:
         waiting = False
         problem: HTTPProblem | None = None
         for upload in pending:
-            staged = await self.store.head(staging_key(digest, upload.batch_id))
+            staged = await self._region_store(upload.region).head(staging_key(digest, upload.batch_id))
             if staged is None:
                 if self.clock() <= upload.expires:
                     waiting = True
@@ -230,6 +240,7 @@ class Uploads:
 
     async def _commit_if_valid(self, upload: PendingUpload, staged: ObjectInfo) -> bool:
         digest = upload.digest
+        store = self._region_store(upload.region)
         if staged.size != upload.size:
             await self._discard(upload)
             raise _size_mismatch(upload, staged.size)
@@ -238,25 +249,25 @@ class Uploads:
         # a copy that only the proxy can write, and commit exactly that copy.
         verifying = verifying_key(digest, upload.batch_id)
         try:
-            await self.store.copy_if_unchanged(staged.key, verifying, staged.etag, staged.size)
+            await store.copy_if_unchanged(staged.key, verifying, staged.etag, staged.size)
         except (PreconditionFailed, ObjectNotFound):
             # Replaced or removed since we looked at it: look again on the client's next call.
             return False
-        copy = await self.store.head(verifying)
+        copy = await store.head(verifying)
         if copy is None:
             return False
         if copy.size != upload.size:
             await self._discard(upload)
             raise _size_mismatch(upload, copy.size)
         try:
-            actual = await sha512_of(await self.store.open_range(verifying))
+            actual = await sha512_of(await store.open_range(verifying))
         except ObjectNotFound:
             return False
         if actual != digest:
             await self._discard(upload)
             raise bad_request(f"The bytes uploaded for {upload.filename} do not hash to its sha512 digest")
         try:
-            await self.store.copy_if_unchanged(verifying, artifact_key(digest), copy.etag, copy.size)
+            await store.copy_if_unchanged(verifying, artifact_key(digest), copy.etag, copy.size)
         except (PreconditionFailed, ObjectNotFound):
             return False
         await self._record_instance(upload)
@@ -265,13 +276,14 @@ class Uploads:
         return True
 
     async def _record_instance(self, upload: PendingUpload) -> None:
+        region = self.stores.region(upload.region)
         existing = await self.index.read_entry(upload.digest)
         if existing is None:
             entry = IndexEntry(
                 digest=upload.digest,
                 size=upload.size,
                 visibility=upload.visibility,
-                instances=(self.store.region,),
+                instances=(region,),
                 filenames=(upload.filename,),
                 uploaded=utc_timestamp(),
                 author=upload.author,
@@ -279,12 +291,16 @@ class Uploads:
         else:
             entry = replace(
                 existing,
-                instances=tuple(sorted({*existing.instances, self.store.region})),
+                instances=tuple(sorted({*existing.instances, region})),
                 filenames=tuple(sorted({*existing.filenames, upload.filename})),
             )
         await self.index.save(entry)
 
+    def _region_store(self, region: str) -> ObjectStore:
+        return self.stores.regions[self.stores.region(region)]
+
     async def _discard(self, upload: PendingUpload) -> None:
-        await self.store.delete(staging_key(upload.digest, upload.batch_id))
-        await self.store.delete(verifying_key(upload.digest, upload.batch_id))
+        store = self._region_store(upload.region)
+        await store.delete(staging_key(upload.digest, upload.batch_id))
+        await store.delete(verifying_key(upload.digest, upload.batch_id))
         await self.store.delete(pending_key(upload.digest, upload.batch_id))

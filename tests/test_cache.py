@@ -19,10 +19,11 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from manifests import IndexEntry, Visibility
-from proxy.app import create_app, open_store
+from proxy.app import create_app
 from proxy.cache import LookupCache
-from proxy.config import Config, load_config
+from proxy.config import Config, StoreLocation, load_config
 from proxy.storage import ObjectInfo, ObjectStore
+from proxy.stores import open_location
 from tests.conftest import Proxy, ProxyFactory, free_port
 
 DATA = b"hot artifact bytes"
@@ -138,11 +139,11 @@ async def counted(store_env: dict[str, str], clients_file: Path) -> AsyncIterato
     }
     stores: list[CountingStore] = []
 
-    async def counting_store(config: Config) -> ObjectStore:
-        stores.append(CountingStore(await open_store(config)))
+    async def counting_store(location: StoreLocation, region: str, config: Config) -> ObjectStore:
+        stores.append(CountingStore(await open_location(location, region, config)))
         return stores[-1]
 
-    app = create_app(load_config(env), store_factory=counting_store)
+    app = create_app(load_config(env), store_opener=counting_store)
     server = TestServer(app, host="127.0.0.1", port=port)
     await server.start_server(access_log=None)
     async with aiohttp.ClientSession() as session:

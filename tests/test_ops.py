@@ -151,17 +151,18 @@ async def test_unexpected_errors_reach_sentry_scrubbed_and_answer_json_500(
 ) -> None:
     from aiohttp.test_utils import TestServer
 
-    from proxy.app import create_app, open_store
+    from proxy.app import create_app
+    from proxy.stores import open_location
 
     transport = CapturingTransport()
     config = load_config({**proxy.env, "SENTRY_DSN": "http://public@127.0.0.1:9/1"})
 
-    async def exploding(cfg: Any) -> Any:
-        return ExplodingStore(await open_store(cfg))
+    async def exploding(location: Any, region: str, cfg: Any) -> Any:
+        return ExplodingStore(await open_location(location, region, cfg))
 
     init_sentry(config.sentry_dsn, "test", transport=transport)
     try:
-        app = create_app(config, store_factory=exploding)
+        app = create_app(config, store_opener=exploding)
         assert app[CONFIG].sentry_dsn
         server = TestServer(app, host="127.0.0.1", port=free_port())
         await server.start_server(access_log=None)

@@ -6,8 +6,9 @@ import logging
 
 from aiohttp import web
 
-from manifests import IndexEntry, Visibility
-from proxy.context import CONFIG, DOWNLOADS, STORE, identify
+from manifests import Visibility
+from proxy.context import CONFIG, DOWNLOADS, identify
+from proxy.downloads import Authorized
 from proxy.errors import not_found
 from proxy.keys import artifact_key
 from proxy.ranges import RangeNotSatisfiable, parse_range
@@ -35,15 +36,16 @@ def _redirect(url: str) -> web.Response:
 async def download(request: web.Request) -> web.StreamResponse:
     identity = await identify(request)
     digest = request.match_info["digest"]
-    entry = await request.app[DOWNLOADS].authorize(digest, identity)
+    file = await request.app[DOWNLOADS].authorize(digest, identity, request.query.get("region"))
     if not request.app[CONFIG].streams_downloads:
-        url = await request.app[DOWNLOADS].signed_url(digest)
+        url = await request.app[DOWNLOADS].signed_url(file)
         if url is not None:
             return _redirect(url)
-    return await _stream(request, entry)
+    return await _stream(request, file)
 
 
-async def _stream(request: web.Request, entry: IndexEntry) -> web.StreamResponse:
+async def _stream(request: web.Request, file: Authorized) -> web.StreamResponse:
+    entry = file.entry
     etag = f'"{entry.digest}"'
     headers = {
         "ETag": etag,
@@ -73,7 +75,7 @@ async def _stream(request: web.Request, entry: IndexEntry) -> web.StreamResponse
         return response
 
     try:
-        chunks = await request.app[STORE].open_range(artifact_key(entry.digest), first, last)
+        chunks = await file.store.open_range(artifact_key(entry.digest), first, last)
     except ObjectNotFound:
         # The index lists instances but the bytes are gone (deleted behind the proxy's back).
         log.warning("indexed file has no bytes", extra={"key": artifact_key(entry.digest)})

@@ -29,7 +29,7 @@ async def create_batch(request: web.Request) -> web.Response:
         upload_request = parse_upload_request(await read_json(request))
     except ValidationError as exc:
         raise bad_request(str(exc)) from None
-    result = await request.app[UPLOADS].create_batch(upload_request, identity)
+    result = await request.app[UPLOADS].create_batch(upload_request, identity, request.query.get("region"))
     return web.json_response({"result": result})
 
 
