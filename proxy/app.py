@@ -13,12 +13,14 @@ import sentry_sdk
 from aiohttp import web
 
 from proxy.auth import Authenticator, AuthServiceUnavailable
+from proxy.batches import BatchRecords
+from proxy.catalog import Catalog
 from proxy.clients import ClientsFile
 from proxy.config import Config, ConfigError
-from proxy.context import AUTH, CONFIG, DOWNLOADS, HTTP_SESSION, INDEX, STORE, STORES, UPLOADS, VERSION
+from proxy.context import AUTH, CATALOG, CONFIG, DOWNLOADS, HTTP_SESSION, INDEX, STORE, STORES, UPLOADS, VERSION
 from proxy.downloads import Downloads
 from proxy.errors import STORE_RETRY_AFTER_SECONDS, HTTPProblem, problem_response
-from proxy.handlers import downloads, ops, uploads
+from proxy.handlers import downloads, files, ops, search, uploads
 from proxy.index import FileIndex
 from proxy.observability import Handler, request_summary
 from proxy.storage import StoreUnavailable
@@ -102,6 +104,7 @@ def create_app(
         proxy_base = (config.public_url or put_base_url) if config.uploads_through_proxy else None
         if config.uploads_through_proxy and proxy_base is None:
             raise ConfigError("TOOLTOOL_PUBLIC_URL is required: uploads go through the proxy's PUT endpoint")
+        app[CATALOG] = Catalog(index, BatchRecords(stores.home, index.journal))
         app[UPLOADS] = Uploads(
             stores,
             index,
@@ -132,6 +135,11 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/upload", uploads.create_batch)
     app.router.add_get("/upload/complete/sha512/{digest:.*}", uploads.complete)
     app.router.add_put("/upload/put/sha512/{digest:.*}", uploads.receive_put)
+    app.router.add_get("/file", search.search_files)
+    app.router.add_get("/file/sha512/{digest:.*}", files.get_file)
+    app.router.add_patch("/file/sha512/{digest:.*}", files.patch_file)
+    app.router.add_get("/upload", search.search_batches)
+    app.router.add_get("/upload/{batch_id}", files.get_batch)
     app.router.add_get("/__lbheartbeat__", ops.lbheartbeat)
     app.router.add_get("/__heartbeat__", ops.heartbeat)
     app.router.add_get("/__version__", ops.version)

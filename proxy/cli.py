@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -14,6 +15,9 @@ from proxy.clients import ClientsFile, ClientsFileError, add_bearer_token, add_c
 from proxy.config import Config, ConfigError, load_config
 
 log = logging.getLogger("tooltool.cli")
+
+# Admin command modules (proxy/admin/*), each adding its subcommands with register().
+ADMIN_MODULES: list[Any] = []
 
 TOOLTOOL_ACTIONS = ("download/public", "download/internal", "upload/public", "upload/internal", "manage")
 
@@ -190,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--public", required=True, type=_digest, help="digest of a known public file")
     check.add_argument("--internal", required=True, type=_digest, help="digest of a known internal file")
     check.set_defaults(run=_check)
+
+    for module in ADMIN_MODULES:
+        module.register(commands)
     return parser
 
 

@@ -6,6 +6,7 @@ import aiohttp
 from aiohttp import web
 
 from proxy.auth import Authenticator, Identity
+from proxy.catalog import Catalog
 from proxy.config import Config
 from proxy.downloads import Downloads
 from proxy.index import FileIndex
@@ -17,6 +18,7 @@ CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", ObjectStore)  # the home store: metadata and staging
 STORES = web.AppKey("stores", Stores)
 INDEX = web.AppKey("index", FileIndex)
+CATALOG = web.AppKey("catalog", Catalog)
 AUTH = web.AppKey("auth", Authenticator)
 DOWNLOADS = web.AppKey("downloads", Downloads)
 UPLOADS = web.AppKey("uploads", Uploads)

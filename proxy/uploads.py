@@ -19,9 +19,10 @@ from weakref import WeakValueDictionary
 
 from manifests import Batch, IndexEntry, PendingUpload, UploadRequest, ValidationError
 from proxy.auth import Identity
+from proxy.batches import BatchRecords
 from proxy.errors import HTTPProblem, bad_request, forbidden, not_found
 from proxy.index import FileIndex
-from proxy.keys import artifact_key, batch_key, pending_key, staging_key, staging_prefix, verifying_key
+from proxy.keys import artifact_key, pending_key, staging_key, staging_prefix, verifying_key
 from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
 from proxy.stores import Stores
 from proxy.tokens import PutGrant, put_query
@@ -74,7 +75,8 @@ class Uploads:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.stores = stores
-        self.store = stores.home  # pending records and batches
+        self.store = stores.home  # pending records
+        self.batches = BatchRecords(stores.home, index.journal)
         self.index = index
         self.settings = settings
         self.clock = clock
@@ -134,7 +136,7 @@ class Uploads:
         put_urls = await asyncio.gather(*(self._stage(pending) for pending in to_stage))
         for pending, put_url in zip(to_stage, put_urls, strict=True):
             files[pending.filename]["put_url"] = put_url
-        await self.store.write(batch_key(batch.id), batch.to_json())
+        await self.batches.save(batch)
         return {
             "id": batch.id,
             "uploaded": batch.uploaded,
