@@ -205,7 +205,7 @@ async def test_second_batch_for_a_stored_file_gets_no_put_url(proxy: Proxy) -> N
     assert "put_url" not in record
     assert record["has_instances"] is True
     assert result["author"] == ADMIN.client_id
-    added = set(await proxy.snapshot()) - set(before)
+    added = {key for key in set(await proxy.snapshot()) - set(before) if not key.startswith("journal/")}
     assert added == {batch_key(result["id"])}  # no pending upload for a stored file
 
 
