@@ -8,20 +8,25 @@ from manifests.digest import ALGORITHM, is_valid_digest
 from manifests.errors import ValidationError
 from manifests.index import IndexEntry, Visibility, parse_visibility
 from manifests.manifest import ManifestRecord, dump_manifest, parse_manifest
+from manifests.patch import DeleteInstances, FileOperation, SetVisibility, parse_file_patch
 from manifests.uploads import Batch, PendingUpload, UploadFile, UploadRequest, parse_upload_request
 
 __all__ = [
     "ALGORITHM",
     "Batch",
+    "DeleteInstances",
+    "FileOperation",
     "IndexEntry",
     "ManifestRecord",
     "PendingUpload",
+    "SetVisibility",
     "UploadFile",
     "UploadRequest",
     "ValidationError",
     "Visibility",
     "dump_manifest",
     "is_valid_digest",
+    "parse_file_patch",
     "parse_manifest",
     "parse_upload_request",
     "parse_visibility",

@@ -9,6 +9,7 @@ from proxy.auth import Authenticator, Identity
 from proxy.catalog import Catalog
 from proxy.config import Config
 from proxy.downloads import Downloads
+from proxy.files import Files
 from proxy.index import FileIndex
 from proxy.storage import ObjectStore
 from proxy.stores import Stores
@@ -21,6 +22,7 @@ INDEX = web.AppKey("index", FileIndex)
 CATALOG = web.AppKey("catalog", Catalog)
 AUTH = web.AppKey("auth", Authenticator)
 DOWNLOADS = web.AppKey("downloads", Downloads)
+FILES = web.AppKey("files", Files)
 UPLOADS = web.AppKey("uploads", Uploads)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 VERSION = web.AppKey("version", dict[str, Any])

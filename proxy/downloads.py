@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from cachetools import TTLCache
 
-from manifests import IndexEntry, is_valid_digest
+from manifests import IndexEntry, Visibility, is_valid_digest
 from proxy.auth import Identity
 from proxy.errors import INVALID_DIGEST_DETAIL, bad_request, forbidden, not_found
 from proxy.index import FileIndex
@@ -42,12 +42,16 @@ class Downloads:
         entry = await self.index.lookup(digest)
         if entry is None:
             raise not_found()
-        if not identity.has_scope(f"{self.scope_prefix}/download/{entry.visibility.value}"):
+        if not self.may_download(identity, entry.visibility):
             raise forbidden()
         chosen = self.stores.pick(entry.instances, region)
         if chosen is None:
             raise not_found("The file's bytes were deleted; it must be uploaded again.")
         return Authorized(entry, chosen, self.stores.regions[chosen])
+
+    def may_download(self, identity: Identity, visibility: Visibility) -> bool:
+        """Downloading a file, and seeing its metadata, needs the scope of its visibility."""
+        return identity.has_scope(f"{self.scope_prefix}/download/{visibility.value}")
 
     async def signed_url(self, file: Authorized) -> str | None:
         key = (file.entry.digest, file.region)

@@ -1,0 +1,120 @@
+"""The metadata API of PROTOCOL.md §3: a file's metadata, changing it (PATCH), one upload batch.
+
+Unlike the legacy service, metadata follows the download rules: a caller sees a file only if it
+may download it, so anonymous callers learn nothing about internal files.
+"""
+
+import asyncio
+import re
+from dataclasses import replace
+from typing import Any
+
+from manifests import Batch, DeleteInstances, FileOperation, IndexEntry, SetVisibility, Visibility
+from proxy.auth import Identity
+from proxy.batches import BatchRecords
+from proxy.downloads import Downloads, require_digest
+from proxy.errors import bad_request, forbidden, not_found
+from proxy.keys import artifact_key
+from proxy.storage import ObjectStore
+
+# Batch ids are milliseconds * 1000 + 3 digits (16 digits today); a longer string is refused
+# before int() has to parse it.
+_BATCH_ID = re.compile(r"[0-9]{1,19}")
+INVALID_BATCH_ID_DETAIL = "Invalid batch id: expected a positive integer of at most 19 digits."
+UNKNOWN_BATCH_DETAIL = "The requested upload batch was not found."
+
+
+def file_with_instances(entry: IndexEntry) -> dict[str, Any]:
+    """The answer of GET and PATCH /file/sha512/<d>: the file shape plus its regions."""
+    return entry.file_record() | {"instances": list(entry.instances)}
+
+
+def parse_batch_id(text: str) -> int:
+    if _BATCH_ID.fullmatch(text) is None or int(text) == 0:
+        raise bad_request(INVALID_BATCH_ID_DETAIL)
+    return int(text)
+
+
+def apply_operation(entry: IndexEntry, operation: FileOperation) -> IndexEntry:
+    """The entry after one operation (the bytes are deleted separately, see Files.apply)."""
+    if isinstance(operation, SetVisibility):
+        return replace(entry, visibility=operation.visibility)
+    return replace(entry, instances=())
+
+
+class Files:
+    """Reads and changes file metadata; `downloads` supplies the stores, the index and the
+    download rule that also governs who sees metadata."""
+
+    def __init__(self, downloads: Downloads, batches: BatchRecords, scope_prefix: str) -> None:
+        self.downloads = downloads
+        self.stores = downloads.stores
+        self.index = downloads.index
+        self.batches = batches
+        self.manage_scope = f"{scope_prefix}/manage"
+
+    async def describe(self, digest: str, identity: Identity) -> dict[str, Any]:
+        """GET /file/sha512/<d>, for callers allowed to download the file."""
+        require_digest(digest)
+        entry = await self.index.lookup(digest)
+        if entry is None:
+            raise not_found()
+        if not self.downloads.may_download(identity, entry.visibility):
+            raise forbidden()
+        return file_with_instances(entry)
+
+    def require_manage(self, identity: Identity) -> None:
+        if not identity.has_scope(self.manage_scope):
+            raise forbidden()
+
+    async def apply(self, digest: str, operations: tuple[FileOperation, ...]) -> dict[str, Any]:
+        """PATCH /file/sha512/<d> with validated operations, in order; the caller checked the
+        manage scope. Bytes without a valid index object get one written."""
+        require_digest(digest)
+        entry = await self.index.load(digest)  # what is stored now, not a cached copy
+        if entry is None:
+            raise not_found()
+        if not operations:
+            return file_with_instances(entry)
+        updated = entry
+        for operation in operations:
+            updated = apply_operation(updated, operation)
+        # The index goes first: from now on downloads answer 404 rather than point at bytes that
+        # are going away, and if a deletion fails half-way the file can still be uploaded again.
+        await self.index.save(updated)
+        if any(isinstance(operation, DeleteInstances) for operation in operations):
+            for store in self._stores_holding(entry.instances):
+                await store.delete(artifact_key(digest))
+        self.downloads.forget(digest)
+        return file_with_instances(updated)
+
+    def _stores_holding(self, instances: tuple[str, ...]) -> list[ObjectStore]:
+        """The stores of the regions listed; names this deployment does not configure are the
+        default region's (as for downloads), and each store appears once."""
+        stores = [self.stores.regions[self.stores.region(name)] for name in instances]
+        return list({id(store): store for store in stores}.values())
+
+    async def batch(self, batch_id: str, identity: Identity) -> dict[str, Any]:
+        """GET /upload/<id>: the batch with the files the caller may download, in their current
+        state. A batch showing no file is answered as unknown, so its existence is not revealed."""
+        batch = await self.batches.get(parse_batch_id(batch_id))
+        files = {} if batch is None else await self._visible_files(batch, identity)
+        if batch is None or not files:
+            raise not_found(UNKNOWN_BATCH_DETAIL)
+        return {
+            "id": batch.id,
+            "uploaded": batch.uploaded,
+            "author": batch.author,
+            "message": batch.message,
+            "files": files,
+        }
+
+    async def _visible_files(self, batch: Batch, identity: Identity) -> dict[str, dict[str, Any]]:
+        entries = await asyncio.gather(*(self.index.lookup(upload.digest) for upload in batch.files))
+        files: dict[str, dict[str, Any]] = {}
+        for upload, entry in zip(batch.files, entries, strict=True):
+            # A file that was never committed has no entry: the batch record is all there is.
+            visibility: Visibility = entry.visibility if entry else upload.visibility
+            if self.downloads.may_download(identity, visibility):
+                files[upload.filename] = entry.file_record() if entry else upload.to_dict() | {"has_instances": False}
+        return files
