@@ -25,6 +25,7 @@ setup(
         "cachetools>=5.3,<9",
         "sentry-sdk>=2.0,<3",
         "dockerflow>=2024.1",
+        "prometheus-client>=0.20,<1",
     ],
     extras_require={
         "test": [

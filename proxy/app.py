@@ -17,11 +17,25 @@ from proxy.batches import BatchRecords
 from proxy.catalog import Catalog
 from proxy.clients import ClientsFile
 from proxy.config import Config, ConfigError
-from proxy.context import AUTH, CATALOG, CONFIG, DOWNLOADS, HTTP_SESSION, INDEX, STORE, STORES, UPLOADS, VERSION
+from proxy.context import (
+    AUTH,
+    CATALOG,
+    CONFIG,
+    DOWNLOADS,
+    FILES,
+    HTTP_SESSION,
+    INDEX,
+    STORE,
+    STORES,
+    UPLOADS,
+    VERSION,
+)
 from proxy.downloads import Downloads
 from proxy.errors import STORE_RETRY_AFTER_SECONDS, HTTPProblem, problem_response
+from proxy.files import Files
 from proxy.handlers import downloads, files, ops, search, uploads
 from proxy.index import FileIndex
+from proxy.metrics import METRICS, Metrics, metrics_middleware, serve_metrics
 from proxy.observability import Handler, request_summary
 from proxy.storage import StoreUnavailable
 from proxy.stores import StoreOpener, open_location, open_stores
@@ -39,6 +53,7 @@ async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResp
         return problem_response(exc.status, exc.detail, exc.headers)
     except StoreUnavailable as exc:
         log.warning("object store unavailable", extra={"reason": str(exc)})
+        request.app[METRICS].store_errors.inc()
         return problem_response(
             503,
             "The object store is unavailable; retry later.",
@@ -82,7 +97,12 @@ def create_app(
 ) -> web.Application:
     """Build the application. `put_base_url` is where clients reach this proxy for proxied PUTs
     when TOOLTOOL_PUBLIC_URL is not set (the CLI passes the address it listens on)."""
-    app = web.Application(client_max_size=config.max_body_bytes, middlewares=[request_summary, error_bodies])
+    metrics = Metrics()
+    app = web.Application(
+        client_max_size=config.max_body_bytes,
+        middlewares=[request_summary, metrics_middleware(metrics), error_bodies],
+    )
+    app[METRICS] = metrics
     app[CONFIG] = config
     app[VERSION] = _version_info(config.version_file)
     app[AUTH] = Authenticator(
@@ -96,15 +116,17 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         stores = await open_stores(config, store_opener)
         store = stores.home
-        index = FileIndex(stores, ttl=config.cache_ttl, maxsize=config.cache_size)
+        index = FileIndex(stores, ttl=config.cache_ttl, maxsize=config.cache_size, mode=config.index_mode)
         app[STORES] = stores
         app[STORE] = store
         app[INDEX] = index
+        metrics.watch(index.cache.stats, app[AUTH])
         app[DOWNLOADS] = Downloads(stores, index, config.scope_prefix, config.signed_url_ttl)
+        app[FILES] = Files(app[DOWNLOADS], BatchRecords(stores.home, index.journal), config.scope_prefix)
         proxy_base = (config.public_url or put_base_url) if config.uploads_through_proxy else None
         if config.uploads_through_proxy and proxy_base is None:
             raise ConfigError("TOOLTOOL_PUBLIC_URL is required: uploads go through the proxy's PUT endpoint")
-        app[CATALOG] = Catalog(index, BatchRecords(stores.home, index.journal))
+        app[CATALOG] = Catalog(index, refresh_seconds=config.catalog_refresh)
         app[UPLOADS] = Uploads(
             stores,
             index,
@@ -143,3 +165,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/__lbheartbeat__", ops.lbheartbeat)
     app.router.add_get("/__heartbeat__", ops.heartbeat)
     app.router.add_get("/__version__", ops.version)
+    app.router.add_get("/metrics", serve_metrics)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 from weakref import WeakValueDictionary
 
 from manifests import Batch, IndexEntry, PendingUpload, UploadRequest, ValidationError
@@ -41,6 +42,15 @@ class UploadSettings:
     max_file_bytes: int
     proxy_put_base: str | None  # e.g. "http://host:8000" when uploads go through the proxy
     secret: bytes
+
+
+def with_explicit_port(base_url: str) -> str:
+    """tooltool.py connects to port 443 when a put_url names none, even for http://."""
+    parts = urlsplit(base_url)
+    if parts.port is not None or not parts.hostname:
+        return base_url
+    port = 443 if parts.scheme == "https" else 80
+    return urlunsplit((parts.scheme, f"{parts.netloc}:{port}", parts.path, "", ""))
 
 
 def new_batch_id() -> int:
@@ -159,7 +169,7 @@ class Uploads:
             raise RuntimeError("this store cannot sign PUT URLs; configure TOOLTOOL_UPLOAD_TARGET=proxy")
         grant = PutGrant(pending.digest, pending.batch_id, pending.size, int(pending.expires), pending.region)
         query = put_query(self.settings.secret, grant)
-        return f"{self.settings.proxy_put_base}/upload/put/sha512/{pending.digest}?{query}"
+        return f"{with_explicit_port(self.settings.proxy_put_base)}/upload/put/sha512/{pending.digest}?{query}"
 
     async def receive_put(self, grant: PutGrant, chunks: Any) -> None:
         """Store a proxied PUT in its staging key, refusing wrong lengths and wrong bytes at once."""
@@ -268,8 +278,11 @@ class Uploads:
         if actual != digest:
             await self._discard(upload)
             raise bad_request(f"The bytes uploaded for {upload.filename} do not hash to its sha512 digest")
+        # In tags mode the visibility tag arrives in the same copy as the bytes: never a moment
+        # when sha512/<d> is visible with a tag the uploader chose.
+        tags = self.index.commit_tags(upload.visibility)
         try:
-            await store.copy_if_unchanged(verifying, artifact_key(digest), copy.etag, copy.size)
+            await store.copy_if_unchanged(verifying, artifact_key(digest), copy.etag, copy.size, tags=tags)
         except (PreconditionFailed, ObjectNotFound):
             return False
         await self._record_instance(upload)

@@ -25,6 +25,7 @@ from proxy.config import DEFAULT_SCOPE_PREFIX, Config, load_config
 from proxy.context import INDEX, STORE
 from proxy.index import FileIndex
 from proxy.storage import ObjectStore
+from proxy.stores import StoreOpener, open_location
 from tests.hawk import taskcluster_header, tooltool_header
 
 # Tests talk to moto only; make sure no real AWS credentials or config are ever picked up.
@@ -151,14 +152,29 @@ def clients_file(tmp_path: Path) -> Path:
     return write_clients_file(tmp_path / "clients.json")
 
 
+@pytest.fixture(params=["objects", "tags"])
+def index_mode(request: pytest.FixtureRequest) -> str:
+    """TOOLTOOL_INDEX for tests that opt in; the others run the default (objects) only.
+
+    Opt a module in with `pytestmark = pytest.mark.usefixtures("index_mode")`: store_env then
+    sets TOOLTOOL_INDEX, so every proxy of its tests runs in both modes. A test picks one mode
+    with `@pytest.mark.parametrize("index_mode", ["tags"])`.
+    """
+    return str(request.param)
+
+
 @pytest.fixture
 def store_env(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> dict[str, str]:
-    """TOOLTOOL_* variables selecting a fresh store of the parametrized kind."""
-    if store_kind == "local":
-        return {"TOOLTOOL_STORE": f"file://{tmp_path / 'data'}"}
-    endpoint = request.getfixturevalue("moto_endpoint")
-    request.getfixturevalue("s3_bucket")
-    return {"TOOLTOOL_STORE": f"s3://{BUCKET}/", "TOOLTOOL_S3_ENDPOINT_URL": endpoint}
+    """TOOLTOOL_* variables selecting a fresh store of the parametrized kind (and index mode,
+    for tests using the index_mode fixture)."""
+    env = {"TOOLTOOL_STORE": f"file://{tmp_path / 'data'}"}
+    if store_kind == "s3":
+        endpoint = request.getfixturevalue("moto_endpoint")
+        request.getfixturevalue("s3_bucket")
+        env = {"TOOLTOOL_STORE": f"s3://{BUCKET}/", "TOOLTOOL_S3_ENDPOINT_URL": endpoint}
+    if "index_mode" in request.fixturenames:
+        env["TOOLTOOL_INDEX"] = request.getfixturevalue("index_mode")
+    return env
 
 
 @dataclass
@@ -272,7 +288,7 @@ async def make_proxy(store_env: dict[str, str], clients_file: Path) -> AsyncIter
     servers: list[TestServer] = []
     sessions: list[aiohttp.ClientSession] = []
 
-    async def start(**overrides: str) -> Proxy:
+    async def start(store_opener: StoreOpener = open_location, **overrides: str) -> Proxy:
         port = free_port()
         env = {
             **store_env,
@@ -280,7 +296,7 @@ async def make_proxy(store_env: dict[str, str], clients_file: Path) -> AsyncIter
             "TOOLTOOL_PUBLIC_URL": f"http://127.0.0.1:{port}",
             **{f"TOOLTOOL_{k.upper()}": v for k, v in overrides.items()},
         }
-        app = create_app(load_config(env))
+        app = create_app(load_config(env), store_opener=store_opener)
         server = TestServer(app, host="127.0.0.1", port=port)
         # As `tooltool-proxy serve` runs it: no aiohttp access log (it would log query strings).
         await server.start_server(access_log=None)

@@ -27,6 +27,7 @@ from proxy.keys import artifact_key, batch_key, pending_key, staging_key
 from proxy.storage import PreconditionFailed
 from proxy.storage.local import LocalStore
 from proxy.tokens import PutGrant, put_query
+from proxy.uploads import with_explicit_port
 from tests.conftest import ADMIN, BUCKET, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory
 from tests.oracles import problem_body, sigv4_query_signature
 
@@ -610,3 +611,16 @@ def test_sigv4_helper_matches_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
     assert dict(parse_qsl(urlsplit(url).query))["X-Amz-Signature"] == sigv4_query_signature(
         "PUT", url, "testing", "us-east-1"
     )
+
+
+@pytest.mark.parametrize(
+    ("base", "expected"),
+    [
+        ("http://tooltool.example", "http://tooltool.example:80"),
+        ("https://tooltool.example/prefix", "https://tooltool.example:443/prefix"),
+        ("http://127.0.0.1:8000", "http://127.0.0.1:8000"),
+    ],
+)
+def test_proxied_put_urls_always_name_their_port(base: str, expected: str) -> None:
+    # tooltool.py splits host:port itself and falls back to 443, even for http URLs.
+    assert with_explicit_port(base) == expected
