@@ -25,6 +25,11 @@ class DownloadMode(StrEnum):
     STREAM = "stream"
 
 
+class IndexMode(StrEnum):
+    OBJECTS = "objects"  # visibility in the JSON index object
+    TAGS = "tags"  # visibility in the object tag `visibility` on sha512/<digest>
+
+
 class UploadTarget(StrEnum):
     STORE = "store"  # signed PUT URLs straight to the object store (S3)
     PROXY = "proxy"  # the proxy's own PUT endpoint, guarded by an HMAC token
@@ -54,6 +59,7 @@ class Config:
     regions: tuple[Region, ...] = ()  # empty: one region, the home store's
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+    index_mode: IndexMode = IndexMode.OBJECTS
     download_mode: DownloadMode = DownloadMode.REDIRECT
     upload_target: UploadTarget = UploadTarget.STORE
     clients_file: Path | None = None
@@ -63,6 +69,7 @@ class Config:
     public_url: str | None = None
     cache_ttl: float = 60.0
     cache_size: int = 100_000
+    catalog_refresh: float = 5.0  # seconds between a replica's looks at the search journal
     signed_url_ttl: int = 300
     upload_url_ttl: int = 3600
     max_body_bytes: int = 1024 * 1024
@@ -172,10 +179,6 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
     elif store.is_local:
         clients_file = Path(store.path) / "clients.json"
 
-    index_mode = env.get("TOOLTOOL_INDEX", "objects")
-    if index_mode != "objects":
-        raise ConfigError(f"TOOLTOOL_INDEX={index_mode!r} is not supported by this version; use objects")
-
     secret = env.get("TOOLTOOL_UPLOAD_SECRET")
     if secret is not None and len(secret) < 16:
         raise ConfigError("TOOLTOOL_UPLOAD_SECRET is too short; use at least 16 random characters")
@@ -186,6 +189,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         regions=regions,
         s3_endpoint_url=_url(env, "TOOLTOOL_S3_ENDPOINT_URL"),
         s3_region=env.get("TOOLTOOL_S3_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+        index_mode=IndexMode(_enum(env, "TOOLTOOL_INDEX", IndexMode, IndexMode.OBJECTS)),
         download_mode=DownloadMode(_enum(env, "TOOLTOOL_DOWNLOAD", DownloadMode, DownloadMode.REDIRECT)),
         upload_target=UploadTarget(_enum(env, "TOOLTOOL_UPLOAD_TARGET", UploadTarget, UploadTarget.STORE)),
         clients_file=clients_file,
@@ -195,6 +199,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         public_url=_url(env, "TOOLTOOL_PUBLIC_URL"),
         cache_ttl=cache_ttl,
         cache_size=int(_number(env, "TOOLTOOL_CACHE_SIZE", 100_000, minimum=1)),
+        catalog_refresh=_number(env, "TOOLTOOL_CATALOG_REFRESH", 5.0),
         signed_url_ttl=int(_number(env, "TOOLTOOL_SIGNED_URL_TTL", 300, minimum=10)),
         upload_url_ttl=int(_number(env, "TOOLTOOL_UPLOAD_URL_TTL", 3600, minimum=10)),
         max_body_bytes=int(_number(env, "TOOLTOOL_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)),

@@ -245,6 +245,108 @@ async def test_copy_of_missing_source_raises_object_not_found(store: ObjectStore
     assert await store.head("sha512/d") is None
 
 
+# --- object tags (TOOLTOOL_INDEX=tags keeps the visibility in one) --------------------------------
+
+
+async def test_tags_of_a_missing_key_are_none(store: ObjectStore) -> None:
+    assert await store.get_tags("sha512/missing") is None
+
+
+async def test_a_new_object_has_no_tags(store: ObjectStore) -> None:
+    await store.write("sha512/d", b"bytes")
+    assert await store.get_tags("sha512/d") == {}
+
+
+async def test_put_tags_replaces_the_whole_tag_set(store: ObjectStore) -> None:
+    await store.write("sha512/d", b"bytes")
+    await store.put_tags("sha512/d", {"visibility": "public", "owner": "releng"})
+    assert await store.get_tags("sha512/d") == {"visibility": "public", "owner": "releng"}
+    await store.put_tags("sha512/d", {"visibility": "internal"})
+    assert await store.get_tags("sha512/d") == {"visibility": "internal"}
+    assert await store.read("sha512/d") == b"bytes"
+
+
+async def test_put_tags_on_a_missing_key_raises_object_not_found(store: ObjectStore) -> None:
+    with pytest.raises(ObjectNotFound):
+        await store.put_tags("sha512/missing", {"visibility": "public"})
+    assert await store.get_tags("sha512/missing") is None
+
+
+async def test_writing_an_object_again_drops_its_tags(store: ObjectStore) -> None:
+    await store.write("sha512/d", b"bytes")
+    await store.put_tags("sha512/d", {"visibility": "public"})
+    await store.write("sha512/d", b"other bytes")
+    assert await store.get_tags("sha512/d") == {}
+    await store.put_tags("sha512/d", {"visibility": "public"})
+    await store.write_stream("sha512/d", chunked(b"streamed"), len(b"streamed"))
+    assert await store.get_tags("sha512/d") == {}
+
+
+async def test_deleting_an_object_deletes_its_tags(store: ObjectStore) -> None:
+    await store.write("sha512/d", b"bytes")
+    await store.put_tags("sha512/d", {"visibility": "public"})
+    await store.delete("sha512/d")
+    assert await store.get_tags("sha512/d") is None
+    await store.write("sha512/d", b"bytes")
+    assert await store.get_tags("sha512/d") == {}
+
+
+async def test_copy_does_not_carry_the_source_tags(store: ObjectStore) -> None:
+    await store.write("uploads/d/1", b"verified bytes")
+    await store.put_tags("uploads/d/1", {"visibility": "public"})
+    info = await store.head("uploads/d/1")
+    assert info is not None
+    await store.copy_if_unchanged("uploads/d/1", "sha512/d", info.etag, info.size)
+    assert await store.get_tags("sha512/d") == {}
+    assert await store.get_tags("uploads/d/1") == {"visibility": "public"}
+
+
+async def test_copy_with_tags_gives_the_copy_exactly_those_tags(store: ObjectStore) -> None:
+    await store.write("sha512/d", b"verified bytes")
+    await store.put_tags("sha512/d", {"visibility": "public", "stale": "yes"})
+    await store.write("uploads/d/1", b"verified bytes")
+    await store.put_tags("uploads/d/1", {"visibility": "public"})
+    info = await store.head("uploads/d/1")
+    assert info is not None
+    await store.copy_if_unchanged("uploads/d/1", "sha512/d", info.etag, info.size, tags={"visibility": "internal"})
+    assert await store.get_tags("sha512/d") == {"visibility": "internal"}
+    assert await store.read("sha512/d") == b"verified bytes"
+
+
+@pytest.mark.parametrize("store_kind", ["s3"])
+async def test_s3_multipart_copy_sets_exactly_the_given_tags(
+    store: ObjectStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Objects over 5 GiB are copied part by part; force that path with a tiny single-copy limit."""
+    monkeypatch.setattr("proxy.storage.s3.MAX_SINGLE_COPY", 0)
+    sent: list[str] = []
+    assert isinstance(store, S3Store)
+    store._client.meta.events.register("before-call.s3.UploadPartCopy", lambda **_: sent.append("part"))
+    await store.write("uploads/d/1", b"verified bytes")
+    await store.put_tags("uploads/d/1", {"visibility": "public"})
+    info = await store.head("uploads/d/1")
+    assert info is not None
+    await store.copy_if_unchanged("uploads/d/1", "sha512/d", info.etag, info.size, tags={"visibility": "internal"})
+    assert sent == ["part"]
+    assert await store.get_tags("sha512/d") == {"visibility": "internal"}
+    await store.copy_if_unchanged("uploads/d/1", "sha512/e", info.etag, info.size)
+    assert await store.get_tags("sha512/e") == {}
+
+
+@pytest.mark.parametrize("store_kind", ["local"])
+async def test_local_tags_are_not_keys_and_no_key_reaches_them(store: ObjectStore) -> None:
+    await store.write("sha512/d", b"bytes")
+    await store.put_tags("sha512/d", {"visibility": "public"})
+    assert await keys(store) == ["sha512/d"]
+    assert await keys(store, ".tags/") == []
+    for key in (".tags/sha512/d", ".tags"):
+        with pytest.raises(ValueError, match="invalid key"):
+            await store.write(key, b'{"visibility": "internal"}')
+        with pytest.raises(ValueError, match="invalid key"):
+            await store.read(key)
+    assert await store.get_tags("sha512/d") == {"visibility": "public"}
+
+
 async def test_ping_succeeds_on_a_reachable_store(store: ObjectStore) -> None:
     await store.ping()
 
@@ -270,6 +372,8 @@ OPERATIONS: dict[str, Callable[[ObjectStore], Awaitable[object]]] = {
     "read": lambda store: store.read("index/sha512/d.json"),
     "write": lambda store: store.write("batches/1.json", b"{}"),
     "ping": lambda store: store.ping(),
+    "get_tags": lambda store: store.get_tags("sha512/d"),
+    "put_tags": lambda store: store.put_tags("sha512/d", {"visibility": "public"}),
 }
 
 

@@ -23,7 +23,7 @@ async def admin_context(config: Config) -> AsyncIterator[AdminContext]:
     stores = await open_stores(config)
     try:
         # Admin commands must see the store as it is now: no cache (ttl 0).
-        index = FileIndex(stores, ttl=0.0, maxsize=1)
+        index = FileIndex(stores, ttl=0.0, maxsize=1, mode=config.index_mode)
         yield AdminContext(config, stores, index, BatchRecords(stores.home, index.journal))
     finally:
         await stores.close()

@@ -30,7 +30,7 @@ async def heartbeat(request: web.Request) -> web.Response:
     body: dict[str, object] = {"status": "error" if failed else "ok", "checks": checks, "failed": failed}
     invalid = dict(request.app[INDEX].invalid)
     if invalid:
-        body["warnings"] = [f"invalid index object {key}: {reason}" for key, reason in sorted(invalid.items())]
+        body["warnings"] = [f"invalid metadata at {key}: {reason}" for key, reason in sorted(invalid.items())]
     if failed:
         return web.json_response(body, status=503, headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)})
     return web.json_response(body)

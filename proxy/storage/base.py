@@ -71,15 +71,34 @@ class ObjectStore(ABC):
         """Remove the object; deleting a missing key is not an error."""
 
     @abstractmethod
-    def list_keys(self, prefix: str) -> AsyncIterator[str]:
-        """Every key that starts with `prefix`, in lexical order."""
+    def list_keys(self, prefix: str, start_after: str | None = None) -> AsyncIterator[str]:
+        """Every key that starts with `prefix`, in lexical order; with `start_after`, only the
+        keys that sort after it (S3's ListObjectsV2 StartAfter: the store skips the rest)."""
 
     @abstractmethod
-    async def copy_if_unchanged(self, source: str, destination: str, etag: str, size: int) -> None:
+    async def copy_if_unchanged(
+        self, source: str, destination: str, etag: str, size: int, tags: dict[str, str] | None = None
+    ) -> None:
         """Server-side copy of `source` to `destination` only if `source` still has `etag`.
 
+        The copy carries exactly `tags` (none by default), never the source's: whoever wrote the
+        source (an uploader's signed PUT) must not choose the destination's tags.
         Raises PreconditionFailed when it changed, ObjectNotFound when it is gone.
         """
+
+    async def get_tags(self, key: str) -> dict[str, str] | None:
+        """The object's tags ({} when it has none), or None if it does not exist.
+
+        Both backends keep tags; TOOLTOOL_INDEX=tags needs them (a store without raises).
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no object tags")
+
+    async def put_tags(self, key: str, tags: dict[str, str]) -> None:
+        """Replace the object's tags. Raises ObjectNotFound when it does not exist.
+
+        Writing an object (write, write_stream, a copy) replaces its tags too, as on S3.
+        """
+        raise NotImplementedError(f"{type(self).__name__} keeps no object tags")
 
     @abstractmethod
     async def ping(self) -> None:

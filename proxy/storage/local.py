@@ -1,11 +1,14 @@
 """A directory that behaves like a bucket: the embedded default store.
 
-Keys map to files below the root. Every write goes to a temporary file that is renamed into
+Keys map to files below the root; an object's tags live in a JSON file at the same path below
+the hidden directory `.tags/`, which no key can reach. Every write goes to a temporary file that is renamed into
 place, so a file's bytes never change once visible; that makes (inode, mtime, size) a sound
 ETag and lets `copy_if_unchanged` hard-link exactly the bytes that were verified.
 """
 
 import asyncio
+import bisect
+import json
 import os
 import secrets
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -23,6 +26,7 @@ from proxy.storage.base import (
 )
 
 _TMP_PREFIX = ".tmp-"
+_TAGS_DIR = ".tags"
 
 
 def _etag(stat: os.stat_result) -> str:
@@ -38,7 +42,21 @@ class LocalStore(ObjectStore):
         parts = key.split("/")
         if not key or key.startswith("/") or any(p in ("", ".", "..") or p.startswith(_TMP_PREFIX) for p in parts):
             raise ValueError(f"invalid key {key!r}")
+        if parts[0] == _TAGS_DIR:
+            raise ValueError(f"invalid key {key!r}")
         return self.root.joinpath(*parts)
+
+    def _tags_path(self, path: Path) -> Path:
+        return self.root.joinpath(_TAGS_DIR, path.relative_to(self.root))
+
+    def _drop_tags(self, path: Path) -> None:
+        self._tags_path(path).unlink(missing_ok=True)
+
+    def _set_tags(self, path: Path, tags: dict[str, str] | None) -> None:
+        if tags:
+            self._write_file(self._tags_path(path), json.dumps(tags, sort_keys=True).encode())
+        else:
+            self._drop_tags(path)
 
     def _tmp_path(self, path: Path) -> Path:
         return path.with_name(f"{_TMP_PREFIX}{secrets.token_hex(8)}-{path.name}")
@@ -71,9 +89,13 @@ class LocalStore(ObjectStore):
         finally:
             tmp.unlink(missing_ok=True)
 
+    def _write_object(self, path: Path, data: bytes) -> None:
+        self._drop_tags(path)  # a new object starts without tags, as on S3
+        self._write_file(path, data)
+
     async def write(self, key: str, data: bytes, content_type: str = "application/json") -> None:
         try:
-            await asyncio.to_thread(self._write_file, self._path(key), data)
+            await asyncio.to_thread(self._write_object, self._path(key), data)
         except OSError as exc:
             raise StoreUnavailable(f"local store: {exc.strerror}") from exc
 
@@ -92,6 +114,7 @@ class LocalStore(ObjectStore):
             if received != size:
                 raise ValueError("fewer bytes than announced")
             await asyncio.to_thread(file.close)
+            await asyncio.to_thread(self._drop_tags, path)
             await asyncio.to_thread(os.replace, tmp, path)
         except OSError as exc:
             raise StoreUnavailable(f"local store: {exc.strerror}") from exc
@@ -126,9 +149,13 @@ class LocalStore(ObjectStore):
         finally:
             file.close()
 
+    def _delete_object(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+        self._drop_tags(path)
+
     async def delete(self, key: str) -> None:
         try:
-            await asyncio.to_thread(self._path(key).unlink, missing_ok=True)
+            await asyncio.to_thread(self._delete_object, self._path(key))
         except OSError as exc:
             raise StoreUnavailable(f"local store: {exc.strerror}") from exc
 
@@ -136,24 +163,27 @@ class LocalStore(ObjectStore):
         base_key = prefix.rsplit("/", 1)[0] if "/" in prefix else ""
         base = self.root.joinpath(*base_key.split("/")) if base_key else self.root
         keys = []
-        for directory, _, files in os.walk(base):
+        for directory, subdirectories, files in os.walk(base):
+            if Path(directory) == self.root and _TAGS_DIR in subdirectories:
+                subdirectories.remove(_TAGS_DIR)  # tags, not keys
             for name in files:
                 if name.startswith(_TMP_PREFIX):
                     continue
                 key = Path(directory, name).relative_to(self.root).as_posix()
-                if key.startswith(prefix):
+                if key.startswith(prefix) and not key.startswith(f"{_TAGS_DIR}/"):
                     keys.append(key)
         return sorted(keys)
 
-    async def list_keys(self, prefix: str) -> AsyncIterator[str]:
+    async def list_keys(self, prefix: str, start_after: str | None = None) -> AsyncIterator[str]:
         try:
             keys = await asyncio.to_thread(self._walk, prefix)
         except OSError as exc:
             raise StoreUnavailable(f"local store: {exc.strerror}") from exc
-        for key in keys:
+        first = 0 if start_after is None else bisect.bisect_right(keys, start_after)
+        for key in keys[first:]:
             yield key
 
-    def _link_if_unchanged(self, source: Path, destination: Path, etag: str) -> None:
+    def _link_if_unchanged(self, source: Path, destination: Path, etag: str, tags: dict[str, str] | None) -> None:
         destination.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp_path(destination)
         try:
@@ -164,15 +194,44 @@ class LocalStore(ObjectStore):
             # The link now pins one inode; if it is the one that was hashed, so are its bytes.
             if _etag(os.stat(tmp)) != etag:
                 raise PreconditionFailed(str(source))
+            self._set_tags(destination, tags)  # before the bytes appear, so they never show other tags
             os.replace(tmp, destination)
         finally:
             tmp.unlink(missing_ok=True)
 
-    async def copy_if_unchanged(self, source: str, destination: str, etag: str, size: int) -> None:
+    async def copy_if_unchanged(
+        self, source: str, destination: str, etag: str, size: int, tags: dict[str, str] | None = None
+    ) -> None:
         try:
-            await asyncio.to_thread(self._link_if_unchanged, self._path(source), self._path(destination), etag)
+            await asyncio.to_thread(self._link_if_unchanged, self._path(source), self._path(destination), etag, tags)
         except (ObjectNotFound, PreconditionFailed):
             raise
+        except OSError as exc:
+            raise StoreUnavailable(f"local store: {exc.strerror}") from exc
+
+    def _read_tags(self, path: Path) -> dict[str, str] | None:
+        if not path.is_file():
+            return None
+        try:
+            tags: dict[str, str] = json.loads(self._tags_path(path).read_bytes())
+        except FileNotFoundError:
+            return {}
+        return tags
+
+    async def get_tags(self, key: str) -> dict[str, str] | None:
+        try:
+            return await asyncio.to_thread(self._read_tags, self._path(key))
+        except OSError as exc:
+            raise StoreUnavailable(f"local store: {exc.strerror}") from exc
+
+    def _write_tags(self, path: Path, tags: dict[str, str]) -> None:
+        if not path.is_file():
+            raise ObjectNotFound(str(path.relative_to(self.root)))
+        self._set_tags(path, tags)
+
+    async def put_tags(self, key: str, tags: dict[str, str]) -> None:
+        try:
+            await asyncio.to_thread(self._write_tags, self._path(key), tags)
         except OSError as exc:
             raise StoreUnavailable(f"local store: {exc.strerror}") from exc
 

@@ -4,6 +4,7 @@ import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from aiobotocore.config import AioConfig
@@ -175,15 +176,21 @@ class S3Store(ObjectStore):
         with _translate_errors(key):
             await self._client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
-    async def list_keys(self, prefix: str) -> AsyncIterator[str]:
+    async def list_keys(self, prefix: str, start_after: str | None = None) -> AsyncIterator[str]:
         paginator = self._client.get_paginator("list_objects_v2")
+        after = {} if start_after is None else {"StartAfter": self._key(start_after)}
         with _translate_errors(prefix):
-            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix)):
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self._key(prefix), **after):
                 for item in page.get("Contents", []):
                     yield str(item["Key"])[len(self.prefix) :]
 
-    async def copy_if_unchanged(self, source: str, destination: str, etag: str, size: int) -> None:
+    async def copy_if_unchanged(
+        self, source: str, destination: str, etag: str, size: int, tags: dict[str, str] | None = None
+    ) -> None:
         copy_source = {"Bucket": self.bucket, "Key": self._key(source)}
+        # CopyObject would copy the source's tags (TaggingDirective=COPY), which an uploader
+        # can set with an x-amz-tagging header on its signed PUT; a multipart copy never does.
+        tagging = {"Tagging": urlencode(tags)} if tags else {}
         with _translate_errors(source):
             if size <= MAX_SINGLE_COPY:
                 await self._client.copy_object(
@@ -193,14 +200,18 @@ class S3Store(ObjectStore):
                     CopySourceIfMatch=etag,
                     MetadataDirective="REPLACE",
                     ContentType="application/octet-stream",
+                    TaggingDirective="REPLACE",
+                    **tagging,
                 )
                 return
-        await self._copy_multipart(copy_source, destination, etag, size)
+        await self._copy_multipart(copy_source, destination, etag, size, tagging)
 
-    async def _copy_multipart(self, copy_source: dict[str, str], destination: str, etag: str, size: int) -> None:
+    async def _copy_multipart(
+        self, copy_source: dict[str, str], destination: str, etag: str, size: int, tagging: dict[str, str]
+    ) -> None:
         with _translate_errors(destination):
             upload = await self._client.create_multipart_upload(
-                Bucket=self.bucket, Key=self._key(destination), ContentType="application/octet-stream"
+                Bucket=self.bucket, Key=self._key(destination), ContentType="application/octet-stream", **tagging
             )
         upload_id = upload["UploadId"]
         parts = []
@@ -231,6 +242,19 @@ class S3Store(ObjectStore):
                     Bucket=self.bucket, Key=self._key(destination), UploadId=upload_id
                 )
             raise
+
+    async def get_tags(self, key: str) -> dict[str, str] | None:
+        try:
+            with _translate_errors(key):
+                response = await self._client.get_object_tagging(Bucket=self.bucket, Key=self._key(key))
+        except ObjectNotFound:
+            return None
+        return {str(tag["Key"]): str(tag["Value"]) for tag in response.get("TagSet", [])}
+
+    async def put_tags(self, key: str, tags: dict[str, str]) -> None:
+        tag_set = [{"Key": name, "Value": value} for name, value in tags.items()]
+        with _translate_errors(key):
+            await self._client.put_object_tagging(Bucket=self.bucket, Key=self._key(key), Tagging={"TagSet": tag_set})
 
     async def ping(self) -> None:
         with _translate_errors(""):
