@@ -15,7 +15,7 @@ setup(
     license="MPL-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["proxy", "proxy.*", "manifests", "manifests.*"]),
-    package_data={"proxy": ["py.typed"], "manifests": ["py.typed"]},
+    package_data={"proxy": ["py.typed", "openapi.json"], "manifests": ["py.typed"]},
     install_requires=[
         "aiohttp>=3.14,<4",
         "aiobotocore>=3.10,<3.11",
@@ -26,6 +26,7 @@ setup(
         "sentry-sdk>=2.0,<3",
         "dockerflow>=2024.1",
         "prometheus-client>=0.20,<1",
+        "tqdm>=4.66",
     ],
     extras_require={
         "test": [
@@ -36,12 +37,27 @@ setup(
             f"boto3{BOTOCORE_RANGE}",
             "flask>=3",
             "flask-cors>=4",
+            "hypothesis>=6.100,<7",
+            "schemathesis>=4.32,<5",
+            "jsonschema>=4.23,<5",
+            "openapi-spec-validator>=0.7,<1",
         ],
         "dev": [
             "ruff>=0.6",
             "mypy>=1.11",
             "types-cachetools",
+            "types-tqdm",
             "tox>=4",
+            # Profilers for the benchmarks' misses (BENCHMARKS.md): py-spy attaches to a running proxy.
+            "py-spy>=0.3",
+            "pyinstrument>=4.6",
+        ],
+        # `python -m benchmarks`: moto_server to run against (wrk comes from the OS, when present).
+        "bench": [
+            "moto[s3,server]>=5.1,<6",
+            f"boto3{BOTOCORE_RANGE}",
+            "flask>=3",
+            "flask-cors>=4",
         ],
     },
     entry_points={"console_scripts": ["tooltool-proxy = proxy.cli:main"]},

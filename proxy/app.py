@@ -33,7 +33,7 @@ from proxy.context import (
 from proxy.downloads import Downloads
 from proxy.errors import STORE_RETRY_AFTER_SECONDS, HTTPProblem, problem_response
 from proxy.files import Files
-from proxy.handlers import downloads, files, ops, search, uploads
+from proxy.handlers import downloads, files, openapi, ops, search, uploads
 from proxy.index import FileIndex
 from proxy.metrics import METRICS, Metrics, metrics_middleware, serve_metrics
 from proxy.observability import Handler, request_summary
@@ -152,17 +152,19 @@ def create_app(
 
 
 def setup_routes(app: web.Application) -> None:
-    # `{digest:.*}` so that anything under /sha512/ (encoded slashes too) is validated → 400.
-    app.router.add_get("/sha512/{digest:.*}", downloads.download)
+    # `{digest:[\s\S]*}` so that anything under /sha512/ (encoded slashes and newlines too) is
+    # validated → 400.
+    app.router.add_get(r"/sha512/{digest:[\s\S]*}", downloads.download)
     app.router.add_post("/upload", uploads.create_batch)
-    app.router.add_get("/upload/complete/sha512/{digest:.*}", uploads.complete)
-    app.router.add_put("/upload/put/sha512/{digest:.*}", uploads.receive_put)
+    app.router.add_get(r"/upload/complete/sha512/{digest:[\s\S]*}", uploads.complete)
+    app.router.add_put(r"/upload/put/sha512/{digest:[\s\S]*}", uploads.receive_put)
     app.router.add_get("/file", search.search_files)
-    app.router.add_get("/file/sha512/{digest:.*}", files.get_file)
-    app.router.add_patch("/file/sha512/{digest:.*}", files.patch_file)
+    app.router.add_get(r"/file/sha512/{digest:[\s\S]*}", files.get_file)
+    app.router.add_patch(r"/file/sha512/{digest:[\s\S]*}", files.patch_file)
     app.router.add_get("/upload", search.search_batches)
     app.router.add_get("/upload/{batch_id}", files.get_batch)
     app.router.add_get("/__lbheartbeat__", ops.lbheartbeat)
     app.router.add_get("/__heartbeat__", ops.heartbeat)
     app.router.add_get("/__version__", ops.version)
     app.router.add_get("/metrics", serve_metrics)
+    app.router.add_get("/openapi.json", openapi.serve_openapi)

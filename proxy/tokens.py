@@ -53,7 +53,7 @@ def check_put_query(secret: bytes, digest: str, query: dict[str, str], now: floa
         signature = query["signature"]
     except (KeyError, ValueError):
         raise InvalidGrant("the upload URL is incomplete; request a new one with POST /upload") from None
-    if not hmac.compare_digest(_signature(secret, grant), signature):
+    if not hmac.compare_digest(_signature(secret, grant).encode(), signature.encode()):  # str: ASCII only
         raise InvalidGrant("the upload URL's signature is invalid; request a new one with POST /upload")
     if (time.time() if now is None else now) > grant.expires:
         raise InvalidGrant("the upload URL has expired; request a new one with POST /upload")

@@ -66,17 +66,19 @@ async def sha512_of(chunks: Any) -> str:
     """Hash chunk N in a worker thread while chunk N+1 is being read: reading and hashing take
     about as long as each other, so doing them one after the other would halve the rate."""
     digest = hashlib.sha512()
-    hashing: asyncio.Future[None] | None = None
-    async for chunk in chunks:
+    hashing: asyncio.Task[None] | None = None
+    try:
+        async for chunk in chunks:
+            if hashing is not None:
+                await hashing  # chunks must reach the digest in order
+                hashing = None
+            if len(chunk) >= HASH_OFF_LOOP_BYTES:
+                hashing = asyncio.create_task(asyncio.to_thread(digest.update, chunk))
+            else:
+                digest.update(chunk)
+    finally:
         if hashing is not None:
-            await hashing  # chunks must reach the digest in order
-            hashing = None
-        if len(chunk) >= HASH_OFF_LOOP_BYTES:
-            hashing = asyncio.ensure_future(asyncio.to_thread(digest.update, chunk))
-        else:
-            digest.update(chunk)
-    if hashing is not None:
-        await hashing
+            await hashing  # never leave a thread writing to the digest behind
     return digest.hexdigest()
 
 
@@ -254,7 +256,10 @@ class Uploads:
             except HTTPProblem as exc:
                 problem = exc
         if waiting:
-            return False
+            # Another pending upload of the same bytes (say, from a batch abandoned after a
+            # crash) may never arrive; a file that is already stored is complete all the same.
+            stored = await self.index.read_entry(digest)
+            return stored is not None and stored.has_instances
         assert problem is not None
         raise problem
 

@@ -624,3 +624,15 @@ def test_sigv4_helper_matches_botocore(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_proxied_put_urls_always_name_their_port(base: str, expected: str) -> None:
     # tooltool.py splits host:port itself and falls back to 443, even for http URLs.
     assert with_explicit_port(base) == expected
+
+
+async def test_complete_answers_202_for_a_stored_file_while_an_abandoned_batch_still_waits(proxy: Proxy) -> None:
+    # A client crashed after POST /upload; it retried with a new batch that completed. Its
+    # 202 got lost, so it asks again: the file is stored, the old batch's bytes never come.
+    abandoned = await proxy.upload_batch(UPLOADER, {NAME: DATA})
+    assert "put_url" in abandoned["files"][NAME]
+    retried = await proxy.upload_batch(UPLOADER, {NAME: DATA})
+    assert await proxy.put(retried["files"][NAME]["put_url"], DATA) == 200
+    assert (await complete(proxy, sha512(DATA))).status == 202
+    again = await complete(proxy, sha512(DATA))
+    assert again.status == 202, await again.text()

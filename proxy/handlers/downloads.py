@@ -1,6 +1,7 @@
 """GET/HEAD /sha512/<digest>: redirect to a signed URL, or stream the bytes."""
 
 import contextlib
+import functools
 import html
 import logging
 
@@ -9,7 +10,7 @@ from aiohttp import web
 from manifests import Visibility
 from proxy.context import CONFIG, DOWNLOADS, identify
 from proxy.downloads import Authorized
-from proxy.errors import not_found
+from proxy.errors import HTTPProblem, not_found
 from proxy.keys import artifact_key
 from proxy.ranges import RangeNotSatisfiable, parse_range
 from proxy.storage import ObjectNotFound
@@ -17,19 +18,23 @@ from proxy.storage import ObjectNotFound
 log = logging.getLogger("tooltool.downloads")
 
 
-def _redirect(url: str) -> web.Response:
-    # The same little page Flask sent, for people following along with curl.
+@functools.lru_cache(maxsize=1024)
+def _redirect_page(url: str) -> bytes:
+    """The same little page Flask sent, for people following along with curl. Cached: a signed
+    URL is handed out many times over (see Downloads.signed_url)."""
     escaped = html.escape(url, quote=True)
-    body = (
+    return (
         '<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<title>Redirecting...</title>\n'
         f"<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: "
         f'<a href="{escaped}">{escaped}</a>.  If not click the link.'
-    )
+    ).encode()
+
+
+def _redirect(url: str) -> web.Response:
     return web.Response(
         status=302,
-        text=body,
-        content_type="text/html",
-        headers={"Location": url, "Cache-Control": "no-store"},
+        body=_redirect_page(url),
+        headers={"Location": url, "Cache-Control": "no-store", "Content-Type": "text/html; charset=utf-8"},
     )
 
 
@@ -61,9 +66,9 @@ async def _stream(request: web.Request, file: Authorized) -> web.StreamResponse:
     try:
         byte_range = parse_range(request.headers.get("Range"), entry.size)
     except RangeNotSatisfiable:
-        headers["Content-Range"] = f"bytes */{entry.size}"
-        headers.pop("Content-Type")
-        return web.Response(status=416, headers=headers)
+        # An error like any other: the JSON body of PROTOCOL.md §2, with the size in Content-Range.
+        detail = f"The range starts past the end of the file ({entry.size} bytes)."
+        raise HTTPProblem(416, detail, {"Content-Range": f"bytes */{entry.size}", "Accept-Ranges": "bytes"}) from None
     first, last = byte_range if byte_range else (0, entry.size - 1)
     response = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
     if byte_range:
