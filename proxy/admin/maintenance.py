@@ -1,0 +1,243 @@
+"""`tooltool-proxy verify` (re-hash every stored file) and `gc` (remove stale uploads)."""
+
+import argparse
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from manifests import PendingUpload, ValidationError, is_valid_digest
+from proxy.admin.command import add_command, command_error, for_each, run_admin, selected_regions
+from proxy.admin.common import AdminContext
+from proxy.admin.layout import (
+    ARTIFACT_PREFIX,
+    UPLOADS_PREFIX,
+    artifact_digest,
+    list_keys,
+    named_stores,
+    quarantine_key,
+)
+from proxy.admin.progress import Progress, format_bytes
+from proxy.keys import pending_key, staging_key, verifying_key
+from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
+from proxy.uploads import sha512_of
+
+VERIFY_CONCURRENCY = 4
+GC_CONCURRENCY = 8
+_DURATION = re.compile(r"([0-9]+)([smhd])")
+_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_BATCH_ID = re.compile(r"[0-9]+")
+
+
+async def update_instances(context: AdminContext, digest: str, change: Callable[[set[str]], set[str]]) -> set[str]:
+    """Apply `change` to the regions the file's index entry lists; returns the regions added
+    and removed. Works on what downloads obey (FileIndex.load), so bytes without an index
+    object get none made for them unless the regions change."""
+    entry = await context.index.load(digest)
+    if entry is None:
+        return set()
+    before = set(entry.instances)
+    after = change(before)
+    if after != before:
+        await context.index.save(replace(entry, instances=tuple(sorted(after))))
+    return after ^ before
+
+
+@dataclass
+class Tally:
+    checked: int = 0
+    bytes: int = 0
+    mismatches: int = 0
+    failures: int = 0
+
+
+async def quarantine(context: AdminContext, region: str, key: str, digest: str, etag: str, size: int) -> None:
+    """Move the bytes aside (copy, then delete) and drop the region from the index entry."""
+    store = context.stores.regions[region]
+    await store.copy_if_unchanged(key, quarantine_key(digest), etag, size)
+    await store.delete(key)
+    await update_instances(context, digest, lambda regions: regions - {region})
+
+
+async def verify_object(
+    context: AdminContext, region: str, key: str, move_aside: bool, tally: Tally, progress: Progress
+) -> int:
+    """Hash one object; report (and maybe quarantine) a mismatch. Returns the bytes hashed."""
+    store = context.stores.regions[region]
+    digest = artifact_digest(key)
+    if digest is None:
+        progress.echo(f"skipped {key} in region {region}: not named for a sha512 digest")
+        return 0
+    info = await store.head(key)
+    if info is None:
+        return 0  # deleted since the listing
+    try:
+        actual = await sha512_of(await store.open_range(key))
+    except ObjectNotFound:
+        return 0
+    tally.checked += 1
+    if actual == digest:
+        return info.size
+    tally.mismatches += 1
+    progress.echo(f"MISMATCH {key} in region {region}: its bytes hash to {actual}")
+    if move_aside:
+        try:
+            await quarantine(context, region, key, digest, info.etag, info.size)
+        except (PreconditionFailed, ObjectNotFound):
+            progress.echo(f"  not quarantined: {key} changed while it was hashed; verify it again")
+            tally.failures += 1
+        else:
+            progress.echo(f"  moved to {quarantine_key(digest)} in region {region}; its index entry lists it no more")
+    return info.size
+
+
+async def verify(context: AdminContext, regions: list[str], move_aside: bool) -> int:
+    items = [
+        (region, key) for region in regions for key in await list_keys(context.stores.regions[region], ARTIFACT_PREFIX)
+    ]
+    tally = Tally()
+    with Progress("verify", len(items), unit="object") as progress:
+
+        async def check(item: tuple[str, str]) -> None:
+            region, key = item
+            hashed = 0
+            try:
+                hashed = await verify_object(context, region, key, move_aside, tally, progress)
+            except StoreError as exc:
+                progress.echo(f"FAILED {key} in region {region}: the store failed ({exc})")
+                tally.failures += 1
+            tally.bytes += hashed
+            progress.advance(1, hashed)
+
+        await for_each(items, check, VERIFY_CONCURRENCY)
+    print(
+        f"verify: {tally.checked} objects ({format_bytes(tally.bytes)}) hashed, "
+        f"{tally.mismatches} mismatches, {tally.failures} failures"
+    )
+    return 1 if tally.mismatches or tally.failures else 0
+
+
+def parse_duration(text: str) -> float:
+    match = _DURATION.fullmatch(text.strip())
+    if match is None:
+        raise command_error(f"--older-than {text!r} is not a duration; use a number and s, m, h or d (7d, 12h, 30m)")
+    return int(match[1]) * _SECONDS[match[2]]
+
+
+def upload_of(key: str) -> tuple[str, int] | None:
+    """(digest, batch id) of a staged upload, its `.verifying` copy or its pending record."""
+    parts = key.split("/")
+    if len(parts) != 3 or not is_valid_digest(parts[1]):
+        return None
+    digest, batch = parts[1], parts[2].split(".", 1)[0]
+    if not _BATCH_ID.fullmatch(batch):
+        return None
+    batch_id = int(batch)
+    if key not in (staging_key(digest, batch_id), pending_key(digest, batch_id), verifying_key(digest, batch_id)):
+        return None
+    return digest, batch_id
+
+
+@dataclass
+class Upload:
+    """The objects one upload (digest, batch) left, in whichever stores hold them."""
+
+    digest: str
+    batch_id: int
+    objects: list[tuple[str, ObjectStore, str]] = field(default_factory=list)  # (store name, store, key)
+
+
+async def age_of(context: AdminContext, upload: Upload, now: float) -> float:
+    """Seconds since its put_url expired (from the pending record) or, for an orphan, since
+    the upload began (the batch id is milliseconds since the epoch, times 1000)."""
+    record = await context.stores.home.read(pending_key(upload.digest, upload.batch_id))
+    if record is not None:
+        try:
+            return now - PendingUpload.from_json(record).expires
+        except ValidationError:
+            pass  # unreadable: judge it by its batch id
+    return now - upload.batch_id / 1_000_000
+
+
+async def list_uploads(context: AdminContext) -> list[Upload]:
+    uploads: dict[tuple[str, int], Upload] = {}
+    for name, store in named_stores(context.stores):
+        for key in await list_keys(store, UPLOADS_PREFIX):
+            found = upload_of(key)
+            if found is not None:
+                uploads.setdefault(found, Upload(*found)).objects.append((name, store, key))
+    return sorted(uploads.values(), key=lambda u: (u.digest, u.batch_id))
+
+
+async def gc(context: AdminContext, limit: float, limit_text: str, dry_run: bool) -> int:
+    now = time.time()
+    uploads = await list_uploads(context)
+    stale = [upload for upload in uploads if await age_of(context, upload, now) > limit]
+    removed, failures = 0, 0
+    verb = "would remove" if dry_run else "removed"
+    with Progress("gc", len(stale), unit="upload") as progress:
+
+        async def remove(upload: Upload) -> None:
+            nonlocal removed, failures
+            for name, store, key in upload.objects:
+                try:
+                    if not dry_run:
+                        await store.delete(key)
+                except StoreError as exc:
+                    progress.echo(f"FAILED to remove {key} ({name}): the store failed ({exc})")
+                    failures += 1
+                else:
+                    progress.echo(f"{verb} {key} ({name})")
+                    removed += 1
+            progress.advance()
+
+        await for_each(stale, remove, GC_CONCURRENCY)
+    print(
+        f"gc: {verb} {removed} objects of {len(stale)} uploads older than {limit_text}; "
+        f"kept {len(uploads) - len(stale)} uploads; {failures} failures"
+    )
+    return 1 if failures else 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    return run_admin(lambda context: verify(context, selected_regions(context, args.region), args.quarantine))
+
+
+def _gc(args: argparse.Namespace) -> int:
+    limit = parse_duration(args.older_than)
+    return run_admin(lambda context: gc(context, limit, args.older_than, args.dry_run))
+
+
+def register(commands: Any) -> None:
+    verify_cmd = add_command(
+        commands,
+        "verify",
+        "re-hash every stored file and report those whose bytes do not match their name",
+        "Re-hash every sha512/<digest> object in every region (streaming, constant memory) and "
+        "report each whose bytes do not hash to its name. With --quarantine, move such an object "
+        "to quarantine/sha512/<digest> and drop that region from the file's index entry.",
+        done="every object matches",
+        problems="mismatches found, or some objects could not be checked (one line each)",
+    )
+    verify_cmd.add_argument(
+        "--quarantine", action="store_true", help="move mismatching objects to quarantine/sha512/<digest>"
+    )
+    verify_cmd.add_argument("--region", help="verify only this configured region")
+    verify_cmd.set_defaults(run=_verify)
+
+    gc_cmd = add_command(
+        commands,
+        "gc",
+        "remove stale staged uploads and pending-upload records",
+        "Remove staged uploads (uploads/<digest>/<batch>, their .verifying copies) and pending-upload "
+        "records older than the limit: counted from the record's expiry, or for objects without a "
+        "record from the batch id. Never touches sha512/, index/ or batches/.",
+        done="removed (or nothing to remove)",
+        problems="some objects could not be removed",
+    )
+    gc_cmd.add_argument(
+        "--older-than", required=True, metavar="DURATION", help="a number and s, m, h or d: 7d, 12h, 30m"
+    )
+    gc_cmd.add_argument("--dry-run", action="store_true", help="print what would be removed, remove nothing")
+    gc_cmd.set_defaults(run=_gc)
