@@ -1,5 +1,10 @@
 """Where each document lives in the bucket (DESIGN.md §2). The only place keys are spelled."""
 
+ARTIFACT_PREFIX = "sha512/"
+INDEX_PREFIX = "index/sha512/"
+UPLOADS_PREFIX = "uploads/"
+QUARANTINE_PREFIX = "quarantine/"
+
 
 def artifact_key(digest: str) -> str:
     return f"sha512/{digest}"
@@ -28,3 +33,8 @@ def verifying_key(digest: str, batch_id: int) -> str:
 
 def batch_key(batch_id: int) -> str:
     return f"batches/{batch_id}.json"
+
+
+def quarantine_key(digest: str) -> str:
+    """Where `verify --quarantine` moves bytes that do not hash to their name."""
+    return f"{QUARANTINE_PREFIX}sha512/{digest}"

@@ -9,9 +9,9 @@ from typing import Any
 from manifests import IndexEntry, ValidationError, Visibility
 from proxy.admin.command import add_command, for_each, require_digest, run_admin
 from proxy.admin.common import AdminContext
-from proxy.admin.layout import INDEX_PREFIX, artifact_holdings, index_digest, list_keys, regions_holding
+from proxy.admin.layout import artifact_holdings, index_digest, list_keys, regions_holding
 from proxy.admin.progress import Progress
-from proxy.keys import artifact_key, index_key
+from proxy.keys import INDEX_PREFIX, artifact_key, index_key
 
 LINT_CONCURRENCY = 16
 

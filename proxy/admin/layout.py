@@ -1,26 +1,16 @@
 """The parts of the bucket admin commands walk, and which digest each key names.
 
-proxy/keys.py spells every key; these are the prefixes to list them by, and the reverse:
-from a listed key back to its digest (None for a key that is not one of ours).
+proxy/keys.py spells every key and prefix; this is the reverse: from a listed key back to its
+digest (None for a key that is not one of ours), and listings per store.
 """
 
 import asyncio
 from collections.abc import Iterable
 
 from manifests import is_valid_digest
-from proxy.keys import artifact_key, index_key
+from proxy.keys import ARTIFACT_PREFIX, INDEX_PREFIX, artifact_key, index_key
 from proxy.storage import ObjectStore
 from proxy.stores import Stores
-
-ARTIFACT_PREFIX = "sha512/"
-INDEX_PREFIX = "index/sha512/"
-UPLOADS_PREFIX = "uploads/"
-QUARANTINE_PREFIX = "quarantine/"
-
-
-def quarantine_key(digest: str) -> str:
-    """Where `verify --quarantine` moves bytes that do not hash to their name."""
-    return QUARANTINE_PREFIX + artifact_key(digest)
 
 
 def artifact_digest(key: str) -> str | None:

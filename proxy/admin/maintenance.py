@@ -10,16 +10,9 @@ from typing import Any
 from manifests import PendingUpload, ValidationError, is_valid_digest
 from proxy.admin.command import add_command, command_error, for_each, run_admin, selected_regions
 from proxy.admin.common import AdminContext
-from proxy.admin.layout import (
-    ARTIFACT_PREFIX,
-    UPLOADS_PREFIX,
-    artifact_digest,
-    list_keys,
-    named_stores,
-    quarantine_key,
-)
+from proxy.admin.layout import artifact_digest, list_keys, named_stores
 from proxy.admin.progress import Progress, format_bytes
-from proxy.keys import pending_key, staging_key, verifying_key
+from proxy.keys import ARTIFACT_PREFIX, UPLOADS_PREFIX, pending_key, quarantine_key, staging_key, verifying_key
 from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
 from proxy.uploads import sha512_of
 

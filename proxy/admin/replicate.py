@@ -17,10 +17,10 @@ from typing import Any
 from manifests import IndexEntry, ValidationError
 from proxy.admin.command import add_command, for_each, run_admin, selected_regions
 from proxy.admin.common import AdminContext
-from proxy.admin.layout import INDEX_PREFIX, artifact_holdings, index_digest, list_keys
+from proxy.admin.layout import artifact_holdings, index_digest, list_keys
 from proxy.admin.maintenance import update_instances
 from proxy.admin.progress import Progress, format_bytes
-from proxy.keys import artifact_key, verifying_key
+from proxy.keys import INDEX_PREFIX, artifact_key, verifying_key
 from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
 from proxy.uploads import HASH_OFF_LOOP_BYTES, new_batch_id
 
