@@ -4,6 +4,7 @@ ARTIFACT_PREFIX = "sha512/"
 INDEX_PREFIX = "index/sha512/"
 UPLOADS_PREFIX = "uploads/"
 QUARANTINE_PREFIX = "quarantine/"
+BATCHES_PREFIX = "batches/"
 
 
 def artifact_key(digest: str) -> str:
