@@ -91,6 +91,16 @@ class Batch:
     message: str
     files: tuple[UploadFile, ...]
 
+    def api_shape(self, files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """The batch as the API answers it, with `files` as the caller may see them."""
+        return {
+            "id": self.id,
+            "uploaded": self.uploaded,
+            "author": self.author,
+            "message": self.message,
+            "files": files,
+        }
+
     def to_json(self) -> bytes:
         doc = {
             "id": self.id,

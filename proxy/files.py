@@ -101,13 +101,7 @@ class Files:
         files = {} if batch is None else await self._visible_files(batch, identity)
         if batch is None or not files:
             raise not_found(UNKNOWN_BATCH_DETAIL)
-        return {
-            "id": batch.id,
-            "uploaded": batch.uploaded,
-            "author": batch.author,
-            "message": batch.message,
-            "files": files,
-        }
+        return batch.api_shape(files)
 
     async def _visible_files(self, batch: Batch, identity: Identity) -> dict[str, dict[str, Any]]:
         entries = await asyncio.gather(*(self.index.lookup(upload.digest) for upload in batch.files))

@@ -157,13 +157,7 @@ class Uploads:
         for pending, put_url in zip(to_stage, put_urls, strict=True):
             files[pending.filename]["put_url"] = put_url
         await self.batches.save(batch)
-        return {
-            "id": batch.id,
-            "uploaded": batch.uploaded,
-            "author": batch.author,
-            "message": batch.message,
-            "files": files,
-        }
+        return batch.api_shape(files)
 
     async def _stage(self, pending: PendingUpload) -> str:
         """Record the pending upload; return the URL its bytes are to be PUT to."""
