@@ -1,9 +1,9 @@
 """Request logs (mozlog `request.summary` lines) and Sentry, with secrets kept out of both."""
 
 import logging
+import secrets
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -52,7 +52,7 @@ async def request_summary(request: web.Request, handler: Handler) -> web.StreamR
                 "method": request.method,
                 "code": status,
                 "t": round((time.perf_counter() - started) * 1000, 3),
-                "rid": uuid.uuid4().hex,
+                "rid": secrets.token_hex(16),  # 128 random bits, like a uuid4 at a fifth of the cost
                 "uid": getattr(identity, "client_id", None),
             },
         )
@@ -85,6 +85,8 @@ def init_sentry(dsn: str | None, release: str | None, transport: Any = None) -> 
         release=release,
         transport=transport,
         integrations=[AioHttpIntegration()],
+        # Stack frames' local variables hold query values, headers and tokens: never send them.
+        include_local_variables=False,
         before_send=scrub_event,
         before_send_transaction=scrub_event,
     )

@@ -3,13 +3,14 @@
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import boto3
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from dockerflow.logging import MozlogFormatter
 
 from proxy.app import create_app
 from proxy.config import DEFAULT_SCOPE_PREFIX, Config, load_config
@@ -71,6 +73,51 @@ TEMP_ISSUER = Creds(
 ALL_CREDS = (ADMIN, PUBLIC_READER, INTERNAL_READER, UPLOADER, PUBLIC_UPLOADER, NOBODY, TEMP_ISSUER)
 BEARER_TOKEN = "bearer-token-for-ci-0123456789abcdef"
 BEARER_SCOPES = (f"{P}/download/public", f"{P}/download/internal")
+
+# What no log line may ever hold, whichever test runs (PROTOCOL.md §6): every credential above,
+# Hawk headers, S3 signatures, the token of a proxied put_url and Authorization headers at all.
+LOG_SECRETS = (
+    *(c.access_token for c in ALL_CREDS),
+    BEARER_TOKEN,
+    "Hawk mac=",
+    "X-Amz-Signature",
+    "X-Amz-Credential",
+    "signature=",
+    "Authorization",
+)
+
+
+class SecretScanningHandler(logging.Handler):
+    """Formats every record as production does (mozlog JSON lines) and keeps those holding a secret."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__(logging.INFO)  # production logs at INFO (proxy.observability)
+        self.setFormatter(MozlogFormatter(logger_name="tooltool-proxy"))
+        self.secrets = tuple(secrets)
+        self.scanned = 0
+        self.leaks: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = self.format(record)
+        self.scanned += 1
+        self.leaks += [f"{secret!r} in a {record.name!r} record: {line}" for secret in self.secrets if secret in line]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def log_secret_scanner() -> Iterator[SecretScanningHandler]:
+    """Every log record of the whole run, searched for LOG_SECRETS; the session fails if one holds any."""
+    root = logging.getLogger()
+    handler = SecretScanningHandler(LOG_SECRETS)
+    level = root.level
+    root.addHandler(handler)
+    if level > logging.INFO:
+        root.setLevel(logging.INFO)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+    assert not handler.leaks, f"secrets in {len(handler.leaks)} log record(s):\n" + "\n".join(handler.leaks)
 
 
 def free_port() -> int:

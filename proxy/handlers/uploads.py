@@ -19,7 +19,7 @@ async def read_json(request: web.Request) -> Any:
     body = await request.read()
     try:
         return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):  # also integers beyond int()'s limit and deep nesting
         raise bad_request("The request body is not valid JSON.") from None
 
 
