@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import sentry_sdk
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from dockerflow.logging import MozlogFormatter
 from sentry_sdk.integrations.aiohttp import AioHttpIntegration
 
@@ -21,6 +22,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SECRET_HEADERS = {"authorization", "cookie", "x-amz-security-token"}
 
 
+class RedactParserErrors(logging.Filter):
+    """aiohttp logs a request its parser refuses (line too long, bad bytes) with the offending
+    text in the exception: that can be a query string or an Authorization header. Keep the
+    fact, drop the text."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
+            refused = record.exc_info[1]
+            record.msg = "refused a request the HTTP parser could not read (%s, status %s)"
+            record.args = (type(refused).__name__, refused.code)
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def configure_logging(level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(MozlogFormatter(logger_name="tooltool-proxy"))
@@ -29,6 +45,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     root.setLevel(level)
     # aiohttp's access log would repeat each request with its query string; ours replaces it.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(RedactParserErrors())
 
 
 @web.middleware

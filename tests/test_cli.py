@@ -6,6 +6,7 @@ a client that behaves as tooltool.py does on the wire (tests/tooltool_client.py)
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import urllib.error
@@ -238,3 +239,33 @@ def test_malformed_clients_file_stops_start_up_with_one_line(tmp_path: Path) -> 
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "clients.json" in result.stderr
+
+
+def test_requests_the_parser_refuses_leave_no_secret_in_the_logs(tmp_path: Path) -> None:
+    # aiohttp refuses over-long lines before the application runs, and logs the offending text.
+    port = free_port()
+    log_file = tmp_path / "serve.log"
+    with log_file.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "proxy", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=clean_env(),
+            stdout=log,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_http(f"http://127.0.0.1:{port}/__lbheartbeat__")
+            for raw in (
+                b"GET /sha512/x?token=QUERY-SECRET" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"GET /sha512/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer HEADER-SECRET" + b"b" * 9000 + b"\r\n\r\n",
+            ):
+                with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+                    connection.sendall(raw)
+                    assert connection.recv(100).startswith(b"HTTP/1.")
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+    text = log_file.read_text()
+    assert "refused a request the HTTP parser could not read (LineTooLong" in text
+    assert "QUERY-SECRET" not in text
+    assert "HEADER-SECRET" not in text
