@@ -48,9 +48,8 @@ setup(
             "types-cachetools",
             "types-tqdm",
             "tox>=4",
-            # Profilers for the benchmarks' misses (BENCHMARKS.md): py-spy attaches to a running proxy.
+            # The profiler of `python -m benchmarks.profile` (BENCHMARKS.md): attaches to a running proxy.
             "py-spy>=0.3",
-            "pyinstrument>=4.6",
         ],
         # `python -m benchmarks`: moto_server to run against (wrk comes from the OS, when present).
         "bench": [

@@ -63,22 +63,12 @@ def utc_timestamp() -> str:
 
 
 async def sha512_of(chunks: Any) -> str:
-    """Hash chunk N in a worker thread while chunk N+1 is being read: reading and hashing take
-    about as long as each other, so doing them one after the other would halve the rate."""
     digest = hashlib.sha512()
-    hashing: asyncio.Task[None] | None = None
-    try:
-        async for chunk in chunks:
-            if hashing is not None:
-                await hashing  # chunks must reach the digest in order
-                hashing = None
-            if len(chunk) >= HASH_OFF_LOOP_BYTES:
-                hashing = asyncio.create_task(asyncio.to_thread(digest.update, chunk))
-            else:
-                digest.update(chunk)
-    finally:
-        if hashing is not None:
-            await hashing  # never leave a thread writing to the digest behind
+    async for chunk in chunks:
+        if len(chunk) >= HASH_OFF_LOOP_BYTES:
+            await asyncio.to_thread(digest.update, chunk)
+        else:
+            digest.update(chunk)
     return digest.hexdigest()
 
 
