@@ -35,7 +35,7 @@ from proxy.errors import STORE_RETRY_AFTER_SECONDS, HTTPProblem, problem_respons
 from proxy.files import Files
 from proxy.handlers import downloads, files, openapi, ops, search, uploads
 from proxy.index import FileIndex
-from proxy.metrics import METRICS, Metrics, metrics_middleware, serve_metrics
+from proxy.metrics import METRICS, Metrics, serve_metrics
 from proxy.observability import Handler, request_summary
 from proxy.storage import StoreUnavailable
 from proxy.stores import StoreOpener, open_location, open_stores
@@ -100,7 +100,7 @@ def create_app(
     metrics = Metrics()
     app = web.Application(
         client_max_size=config.max_body_bytes,
-        middlewares=[request_summary, metrics_middleware(metrics), error_bodies],
+        middlewares=[request_summary, error_bodies],
     )
     app[METRICS] = metrics
     app[CONFIG] = config

@@ -4,18 +4,15 @@ Labels are route templates (`/sha512/{digest}`), methods and status codes only: 
 digest, a client id or anything else a caller controls, so cardinality stays bounded.
 """
 
-import time
 from collections.abc import Callable, Iterator
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 from proxy.auth import Authenticator
 from proxy.cache import CacheStats
-from proxy.observability import Handler
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -56,6 +53,12 @@ class Metrics:
             )
         )
 
+    def observe(self, request: web.Request, status: int, seconds: float) -> None:
+        """Count one answered request (called by the request_summary middleware)."""
+        route = route_template(request)
+        self.requests.labels(route, request.method, str(status)).inc()
+        self.latency.labels(route, request.method).observe(seconds)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
@@ -75,26 +78,6 @@ def route_template(request: web.Request) -> str:
     route = request.match_info.route
     resource = route.resource
     return resource.canonical if resource is not None else "unmatched"
-
-
-def metrics_middleware(metrics: Metrics) -> Middleware:
-    @web.middleware
-    async def measure(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        status = 500
-        try:
-            response = await handler(request)
-            status = response.status
-            return response
-        except web.HTTPException as exc:
-            status = exc.status
-            raise
-        finally:
-            route = route_template(request)
-            metrics.requests.labels(route, request.method, str(status)).inc()
-            metrics.latency.labels(route, request.method).observe(time.perf_counter() - started)
-
-    return measure
 
 
 METRICS = web.AppKey("metrics", Metrics)

@@ -15,6 +15,7 @@ from dockerflow.logging import MozlogFormatter
 from sentry_sdk.integrations.aiohttp import AioHttpIntegration
 
 from proxy.context import IDENTITY
+from proxy.metrics import METRICS
 
 summary_log = logging.getLogger("request.summary")
 
@@ -50,6 +51,7 @@ def configure_logging(level: int = logging.INFO) -> None:
 
 @web.middleware
 async def request_summary(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """One `request.summary` log line and the request metrics for every request."""
     started = time.perf_counter()
     status = 500
     try:
@@ -60,6 +62,8 @@ async def request_summary(request: web.Request, handler: Handler) -> web.StreamR
         status = exc.status
         raise
     finally:
+        elapsed = time.perf_counter() - started
+        request.app[METRICS].observe(request, status, elapsed)
         identity = request.get(IDENTITY)
         summary_log.info(
             "",
@@ -68,7 +72,7 @@ async def request_summary(request: web.Request, handler: Handler) -> web.StreamR
                 "path": request.path,  # never the query string: it may carry signatures
                 "method": request.method,
                 "code": status,
-                "t": round((time.perf_counter() - started) * 1000, 3),
+                "t": round(elapsed * 1000, 3),
                 "rid": secrets.token_hex(16),  # 128 random bits, like a uuid4 at a fifth of the cost
                 "uid": getattr(identity, "client_id", None),
             },
