@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +140,37 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+STORE_METHODS = (
+    "head",
+    "read",
+    "write",
+    "write_stream",
+    "open_range",
+    "delete",
+    "copy_if_unchanged",
+    "ping",
+    "presign_get",
+    "presign_put",
+    "get_tags",
+    "put_tags",
+)
+
+
+def count_store_calls(proxy: "Proxy", monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Count the proxy's calls on its home store, by method (list_keys is left out: no
+    download path lists keys)."""
+    calls: Counter[str] = Counter()
+    for name in STORE_METHODS:
+        original: Callable[..., Awaitable[Any]] = getattr(proxy.store, name)
+
+        async def counted(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return await _original(*args, **kwargs)
+
+        monkeypatch.setattr(proxy.store, name, counted)
+    return calls
 
 
 def write_clients_file(path: Path) -> Path:

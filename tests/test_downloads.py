@@ -9,7 +9,6 @@ import json
 import os
 import tracemalloc
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -20,7 +19,7 @@ from yarl import URL
 
 from manifests import IndexEntry, Visibility
 from proxy.storage.local import LocalStore
-from tests.conftest import BUCKET, INTERNAL_READER, Proxy, ProxyFactory
+from tests.conftest import BUCKET, INTERNAL_READER, Proxy, ProxyFactory, count_store_calls
 from tests.oracles import sigv4_query_signature
 
 FORBIDDEN_DETAIL = (
@@ -31,35 +30,6 @@ DATA = bytes(range(256)) * 4  # 1 KiB
 DIGEST = hashlib.sha512(DATA).hexdigest()
 SIZE = len(DATA)
 MiB = 1024 * 1024
-STORE_METHODS = (
-    "head",
-    "read",
-    "write",
-    "write_stream",
-    "open_range",
-    "delete",
-    "copy_if_unchanged",
-    "ping",
-    "presign_get",
-    "presign_put",
-)
-
-
-def count_store_calls(proxy: Proxy, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Count the proxy's requests on its store (one instance, shared by all components).
-
-    list_keys is left out: no download path lists keys.
-    """
-    calls: Counter[str] = Counter()
-    for name in STORE_METHODS:
-        original: Callable[..., Awaitable[Any]] = getattr(proxy.store, name)
-
-        async def counted(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
-            calls[_name] += 1
-            return await _original(*args, **kwargs)
-
-        monkeypatch.setattr(proxy.store, name, counted)
-    return calls
 
 
 async def put_file(proxy: Proxy, data: bytes = DATA, visibility: str = "public") -> str:

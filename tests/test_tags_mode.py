@@ -11,10 +11,8 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from yarl import URL
@@ -23,7 +21,7 @@ from manifests import IndexEntry, Visibility
 from proxy.config import IndexMode, load_config
 from proxy.context import STORES
 from proxy.keys import artifact_key, index_key, staging_key
-from tests.conftest import BUCKET, INTERNAL_READER, UPLOADER, Proxy, ProxyFactory
+from tests.conftest import BUCKET, INTERNAL_READER, UPLOADER, Proxy, ProxyFactory, count_store_calls
 from tests.oracles import problem_body
 
 pytestmark = pytest.mark.usefixtures("index_mode")
@@ -319,22 +317,6 @@ async def test_regions_holding_the_bytes_are_the_instances_and_all_get_the_tag(
     await proxy.index.save(replace(entry, visibility=Visibility.PUBLIC))
     assert await east.get_tags(artifact_key(DIGEST)) == {"visibility": "public"}
     assert await west.get_tags(artifact_key(DIGEST)) == {"visibility": "public"}
-
-
-STORE_METHODS = ("head", "read", "get_tags", "put_tags", "write", "open_range", "presign_get")
-
-
-def count_store_calls(proxy: Proxy, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    calls: Counter[str] = Counter()
-    for name in STORE_METHODS:
-        original: Callable[..., Awaitable[Any]] = getattr(proxy.store, name)
-
-        async def counted(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
-            calls[_name] += 1
-            return await _original(*args, **kwargs)
-
-        monkeypatch.setattr(proxy.store, name, counted)
-    return calls
 
 
 @only_tags_mode
