@@ -5,6 +5,7 @@ INDEX_PREFIX = "index/sha512/"
 UPLOADS_PREFIX = "uploads/"
 QUARANTINE_PREFIX = "quarantine/"
 BATCHES_PREFIX = "batches/"
+REPLAY_PREFIX = "replay/"
 
 
 def artifact_key(digest: str) -> str:
@@ -39,3 +40,16 @@ def batch_key(batch_id: int) -> str:
 def quarantine_key(digest: str) -> str:
     """Where `verify --quarantine` moves bytes that do not hash to their name."""
     return f"{QUARANTINE_PREFIX}sha512/{digest}"
+
+
+def replay_marker_key(timestamp: int, fingerprint: str) -> str:
+    """The marker a replica creates (create-if-absent) when it accepts a mutating Hawk request:
+    `fingerprint` is a hash of the client id and nonce, `timestamp` the request's Hawk ts, so
+    `gc` can tell stale markers from the key alone."""
+    return f"{REPLAY_PREFIX}{timestamp:010d}/{fingerprint}"
+
+
+def replay_marker_time(key: str) -> int | None:
+    """The Hawk timestamp a marker key holds, or None for a key replay_marker_key did not make."""
+    stamp = key.removeprefix(REPLAY_PREFIX).partition("/")[0]
+    return int(stamp) if key.startswith(REPLAY_PREFIX) and len(stamp) == 10 and stamp.isdigit() else None
