@@ -25,6 +25,7 @@ from proxy.context import (
     FILES,
     HTTP_SESSION,
     INDEX,
+    NOTICES,
     STORE,
     STORES,
     UPLOADS,
@@ -37,7 +38,9 @@ from proxy.handlers import downloads, files, openapi, ops, search, uploads
 from proxy.index import FileIndex
 from proxy.metrics import METRICS, Metrics, serve_metrics
 from proxy.observability import Handler, request_summary
+from proxy.replay import ReplayGuard
 from proxy.storage import StoreUnavailable
+from proxy.storage.cas import probe_conditional_writes
 from proxy.stores import StoreOpener, open_location, open_stores
 from proxy.uploads import Uploads, UploadSettings
 
@@ -104,6 +107,7 @@ def create_app(
     )
     app[METRICS] = metrics
     app[CONFIG] = config
+    app[NOTICES] = []
     app[VERSION] = _version_info(config.version_file)
     app[AUTH] = Authenticator(
         ClientsFile(config.clients_file),
@@ -120,6 +124,10 @@ def create_app(
         app[STORES] = stores
         app[STORE] = store
         app[INDEX] = index
+        warning = await probe_conditional_writes(store)
+        if warning is not None:
+            app[NOTICES].append(warning)
+        app[AUTH].replay_guard = ReplayGuard(store)
         metrics.watch(index.cache.stats, app[AUTH])
         app[DOWNLOADS] = Downloads(stores, index, config.scope_prefix, config.signed_url_ttl)
         app[FILES] = Files(app[DOWNLOADS], BatchRecords(stores.home, index.journal), config.scope_prefix)

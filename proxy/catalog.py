@@ -489,21 +489,33 @@ class Catalog:
         state.apply_listed(keys, [record for record in records if record is not None])
 
     async def read_snapshot(self) -> CatalogState | None:
-        data = await self.store.read(SNAPSHOT_KEY)
-        if data is None:
+        state, _etag = await self.read_snapshot_versioned()
+        return state
+
+    async def read_snapshot_versioned(self) -> tuple[CatalogState | None, str | None]:
+        """The snapshot (None when missing or unreadable) and the ETag of the object read (None
+        when there is none): what `write_snapshot` must find unchanged to replace it."""
+        found = await self.store.read_versioned(SNAPSHOT_KEY)
+        if found is None:
             log.info("no catalog snapshot yet; reading the whole journal", extra={"key": SNAPSHOT_KEY})
-            return None
+            return None, None
         try:
             # Parsing 100,000 entries takes a while: off the event loop, which keeps serving.
-            return await asyncio.to_thread(CatalogState.from_snapshot, data)
+            return await asyncio.to_thread(CatalogState.from_snapshot, found.data), found.etag
         except (ValueError, EOFError, gzip.BadGzipFile) as exc:
             log.error(
                 "unreadable catalog snapshot; search shows only the journal until "
                 "`tooltool-proxy catalog rebuild` writes a new one",
                 extra={"key": SNAPSHOT_KEY, "reason": str(exc)},
             )
-            return None
+            return None, found.etag
 
-    async def write_snapshot(self, state: CatalogState) -> None:
+    async def write_snapshot(self, state: CatalogState, replacing: str | None) -> None:
+        """Write the snapshot only over the one with ETag `replacing` (None: only if there is
+        none): a compaction racing another never loses what the other folded in. Raises
+        PreconditionFailed when the snapshot changed meanwhile."""
         data = await asyncio.to_thread(state.to_snapshot)
-        await self.store.write(SNAPSHOT_KEY, data, "application/gzip")
+        if replacing is None:
+            await self.store.write(SNAPSHOT_KEY, data, "application/gzip", if_absent=True)
+        else:
+            await self.store.write(SNAPSHOT_KEY, data, "application/gzip", if_match=replacing)

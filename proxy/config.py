@@ -78,6 +78,7 @@ class Config:
     hawk_skew_seconds: int = 60
     sentry_dsn: str | None = field(default=None, repr=False)
     version_file: Path = Path("version.json")
+    store_retry_deadline: float = 10.0  # seconds a store call may spend retrying transient errors
 
     @property
     def streams_downloads(self) -> bool:
@@ -207,4 +208,5 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         upload_secret=secret.encode() if secret else secrets.token_bytes(32),
         sentry_dsn=env.get("SENTRY_DSN") or None,
         version_file=Path(env.get("TOOLTOOL_VERSION_FILE", "version.json")),
+        store_retry_deadline=_number(env, "TOOLTOOL_STORE_RETRY_DEADLINE", 10.0),
     )

@@ -6,6 +6,7 @@ UPLOADS_PREFIX = "uploads/"
 QUARANTINE_PREFIX = "quarantine/"
 BATCHES_PREFIX = "batches/"
 REPLAY_PREFIX = "replay/"
+PROBE_PREFIX = "probe/"
 
 
 def artifact_key(digest: str) -> str:
@@ -28,9 +29,16 @@ def pending_key(digest: str, batch_id: int) -> str:
     return f"uploads/{digest}/{batch_id}.json"
 
 
-def verifying_key(digest: str, batch_id: int) -> str:
-    """The proxy's private copy of staged bytes while it hashes them; no put_url can write it."""
-    return f"uploads/{digest}/{batch_id}.verifying"
+def verifying_key(digest: str, batch_id: int, attempt: str) -> str:
+    """One `upload/complete` attempt's private copy of the staged bytes while it hashes them:
+    no put_url, other attempt or replica writes it."""
+    return f"uploads/{digest}/{batch_id}.verifying-{attempt}"
+
+
+def is_verifying_key(key: str, digest: str, batch_id: int) -> bool:
+    """A verifying copy of that upload, of any attempt (or of an older version's single key)."""
+    base = f"uploads/{digest}/{batch_id}.verifying"
+    return key == base or (key.startswith(f"{base}-") and key[len(base) + 1 :].isalnum())
 
 
 def batch_key(batch_id: int) -> str:
@@ -53,3 +61,8 @@ def replay_marker_time(key: str) -> int | None:
     """The Hawk timestamp a marker key holds, or None for a key replay_marker_key did not make."""
     stamp = key.removeprefix(REPLAY_PREFIX).partition("/")[0]
     return int(stamp) if key.startswith(REPLAY_PREFIX) and len(stamp) == 10 and stamp.isdigit() else None
+
+
+def probe_key(token: str) -> str:
+    """Where the start-up probe checks that the store honours create-if-absent."""
+    return f"{PROBE_PREFIX}conditional-writes/{token}"

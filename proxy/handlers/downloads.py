@@ -56,8 +56,9 @@ async def _stream(request: web.Request, file: Authorized) -> web.StreamResponse:
         "ETag": etag,
         "Accept-Ranges": "bytes",
         "Content-Type": "application/octet-stream",
-        # Bytes never change for a digest, but internal ones must not sit in shared caches.
-        "Cache-Control": "public, max-age=31536000, immutable"
+        # Bytes never change for a digest, but their visibility can: shared caches may keep a
+        # public file only as long as a replica may (TOOLTOOL_CACHE_TTL), internal ones never.
+        "Cache-Control": f"public, max-age={int(request.app[CONFIG].cache_ttl)}"
         if entry.visibility is Visibility.PUBLIC
         else "private, no-store",
     }
