@@ -225,9 +225,19 @@ class Uploads:
         if not pending:
             raise forbidden()
 
-        waiting = False
+        # Regions whose bytes the index lists were committed (verified) before: a pending upload
+        # there only adds its filename. Elsewhere the staged bytes are verified, newest first.
+        entry = await self.index.read_entry(digest)
+        stored_in = set(entry.instances) if entry is not None else set()
+        committed = waiting = False
         problem: HTTPProblem | None = None
         for upload in pending:
+            region = self.stores.region(upload.region)
+            if region in stored_in:
+                await self._record_instance(upload, upload.visibility)
+                await self._discard(upload)
+                committed = True
+                continue
             staged = await self._region_store(upload.region).head(staging_key(digest, upload.batch_id))
             if staged is None:
                 if self.clock() <= upload.expires:
@@ -238,15 +248,18 @@ class Uploads:
                 continue
             try:
                 if await self._commit_if_valid(upload, staged):
-                    return True
-                waiting = True
+                    stored_in.add(region)
+                    committed = True
+                else:
+                    waiting = True
             except HTTPProblem as exc:
                 problem = exc
+        if committed:
+            return True
         if waiting:
             # Another pending upload of the same bytes (say, from a batch abandoned after a
             # crash) may never arrive; a file that is already stored is complete all the same.
-            stored = await self.index.read_entry(digest)
-            return stored is not None and stored.has_instances
+            return bool(stored_in)
         assert problem is not None
         raise problem
 
@@ -342,4 +355,8 @@ class Uploads:
     async def _discard(self, upload: PendingUpload) -> None:
         store = self._region_store(upload.region)
         await store.delete(staging_key(upload.digest, upload.batch_id))
+        # Copies left by attempts that were killed mid-verification (any still hashing elsewhere
+        # loses its copy and answers 409; the retry then finds the file stored).
+        async for key in store.list_keys(verifying_key(upload.digest, upload.batch_id, "")):
+            await store.delete(key)
         await self.store.delete(pending_key(upload.digest, upload.batch_id))

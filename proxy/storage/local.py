@@ -75,7 +75,7 @@ class LocalStore(ObjectStore):
         """Hold the lock of `path`'s stripe (blocking: call from a worker thread)."""
         stripe = zlib.crc32(str(path.relative_to(self.root)).encode()) % _LOCK_STRIPES
         lock_path = self.root / _LOCKS_DIR / f"{stripe:02x}"
-        lock_path.parent.mkdir(exist_ok=True)
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
