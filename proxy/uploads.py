@@ -258,8 +258,10 @@ class Uploads:
             return True
         if waiting:
             # Another pending upload of the same bytes (say, from a batch abandoned after a
-            # crash) may never arrive; a file that is already stored is complete all the same.
-            return bool(stored_in)
+            # crash, or one another replica is committing right now) may never arrive here; a
+            # file that is stored is complete all the same.
+            stored = await self.index.read_entry(digest)
+            return stored is not None and stored.has_instances
         assert problem is not None
         raise problem
 
