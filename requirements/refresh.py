@@ -12,6 +12,9 @@ Each is resolved into a fresh virtualenv without pip, so `pip freeze --all` list
 Run it after changing a range in setup.py or pyproject.toml, and to take newer releases; commit both files.
 """
 
+# ruff: noqa: S603 - runs pip and venv of this interpreter, on arguments fixed here
+
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -35,8 +38,11 @@ def resolve(requirements: list[str], exclude: list[str]) -> str:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
+    print("resolving setup.py install_requires (about half a minute)…", file=sys.stderr)
     runtime = resolve(["."], exclude=["tooltool-proxy"])
     (ROOT / "requirements" / "constraints.txt").write_text(HEADER.format(source="setup.py install_requires") + runtime)
+    print("resolving pyproject.toml [build-system] requires…", file=sys.stderr)
     build_requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
     build = resolve(build_requires, exclude=[])
     (ROOT / "requirements" / "build.txt").write_text(HEADER.format(source="pyproject.toml [build-system]") + build)
