@@ -322,7 +322,7 @@ def test_rebuild_after_one_source_change_reuses_the_dependency_layers(image: Bui
     context = tmp_path / "changed"
     shutil.copytree(image.context, context)
     with (context / "proxy" / "errors.py").open("a") as source:
-        source.write("# one changed source file\n")
+        source.write(f"# one changed source file: {secrets.token_hex(8)}\n")  # new each run: never cached
     rebuilt = build_image(context, f"{TAG}-rebuilt")
     try:
         print(f"\nfirst build {image.seconds:.1f} s; rebuild after one source change {rebuilt.seconds:.1f} s")
