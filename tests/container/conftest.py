@@ -93,8 +93,11 @@ def build_image(context: Path, tag: str) -> Build:
 
 @pytest.fixture(scope="session")
 def image(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Build:
+    previous = docker("image", "inspect", "--format", "{{.Id}}", TAG, check=False).stdout.strip()
     build = build_image(clean_copy(tmp_path_factory.mktemp("clone")), TAG)
     print(f"\nbuilt {TAG} in {build.seconds:.1f} s")
+    if previous and previous != docker("image", "inspect", "--format", "{{.Id}}", TAG).stdout.strip():
+        docker("rmi", previous, check=False)  # the last run's image, untagged now; its shared layers stay
     return build
 
 
