@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from proxy import preflight
 from proxy.admin import catalog_cmds, import_cmds, index_cmds, legacy, maintenance, replicate
 from proxy.clients import ClientsFile, ClientsFileError, add_bearer_token, add_client, write_private_json
 from proxy.config import Config, ConfigError, load_config
@@ -52,7 +53,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = load_config()
     port = args.port if args.port is not None else int(os.environ.get("PORT", "8000"))
+    preflight.refuse_unreachable_put_urls(config, args.host, port)
     base_url = config.public_url or f"http://{args.host}:{port}"
+    preflight.check_store_writable(config)
     created = ensure_embedded_admin(config)
     if config.clients_file is not None:
         ClientsFile(config.clients_file)  # fail now, with one line, if it is malformed
@@ -63,9 +66,10 @@ def _serve(args: argparse.Namespace) -> int:
         auth_file = created or Path(config.store.path) / "admin-auth.json"
         print(f"  clients file: {config.clients_file}", file=sys.stderr)
         if auth_file.exists():
-            print(f"  admin credentials for tooltool.py: {auth_file}", file=sys.stderr)
+            note, client_auth_file = preflight.admin_auth_for_clients(auth_file)
+            print(f"  admin credentials for tooltool.py: {auth_file}{note}", file=sys.stderr)
             print(
-                f"  try: python tooltool.py --url {base_url}/ --authentication-file {auth_file} "
+                f"  try: python tooltool.py --url {base_url}/ --authentication-file {client_auth_file} "
                 'upload --message "Bug 1: my first upload"',
                 file=sys.stderr,
             )
