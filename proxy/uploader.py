@@ -372,13 +372,15 @@ async def put_file(api: TooltoolAPI, file: LocalFile, put_url: str) -> str | Non
                     answer = Answer(response.status, response.headers, await response.read())
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 problem = f"the PUT to {where(put_url)} failed: {describe(exc)}"
-                await api.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
+                if attempt < MAX_ATTEMPTS:
+                    await api.sleep(BACKOFF_SECONDS * 2 ** (attempt - 1))
                 continue
         if answer.status == 200:
             return None
         problem = f"the PUT to {where(put_url)} answered {answer.detail()}"
         if answer.status in RETRIED_PUT_STATUSES:
-            await api.sleep(wait_seconds(answer.headers, "Retry-After", BACKOFF_SECONDS * 2 ** (attempt - 1)))
+            if attempt < MAX_ATTEMPTS:
+                await api.sleep(wait_seconds(answer.headers, "Retry-After", BACKOFF_SECONDS * 2 ** (attempt - 1)))
             continue
         if answer.status == 403 and expires is not None and time.time() > expires:
             return f"its upload URL expired ({problem}); run the upload again (files already stored are skipped)"
