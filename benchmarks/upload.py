@@ -1,0 +1,338 @@
+"""`python -m benchmarks.upload`: how fast `tooltool-proxy upload` moves a big file, against reading it.
+
+    python -m benchmarks.upload [--mib 256] [--runs 3] [--small-mib 64] [--tooltool PATH] [--json]
+
+One file of `--mib` random MiB is uploaded `--runs` times with `tooltool-proxy upload` (the whole
+command, interpreter start included) to the embedded default: `tooltool-proxy serve` with a fresh
+local directory each run, on 127.0.0.1, nothing pinned (client and server share the machine's
+cores, as on a developer's machine). Each run is bracketed by the references, measured in the
+same process on the same file: reading it (in 4 MiB chunks, from the page cache: it was just
+written) and reading it while hashing it with sha512, which any uploader must do at least once.
+Rates are medians; ratios are the upload's rate over each reference's.
+
+The server's log gives the PUT and upload/complete times of each run, so the report splits the
+upload into the client's part (start, manifest check) and the server's (receive, verify).
+
+tooltool.py's own upload is measured on a `--small-mib` file (the issue saw it move under 1 MiB a
+second, so 256 MiB could take minutes): the real one when `--tooltool PATH` names a copy of tooltool.py, else a
+stand-in with its shape (tests/tooltool_client.py's upload in a thread, while the main thread
+polls `is_alive()` without sleeping, as tooltool.py's join loop does). `tooltool-proxy upload`
+moves the same small file for comparison.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from benchmarks.processes import Server, free_port, start_server
+from tests import tooltool_client
+
+MIB = 1024 * 1024
+READ_CHUNK = 4 * MIB
+
+
+@dataclass(frozen=True)
+class Sample:
+    read_s: float
+    read_hash_s: float
+    upload_s: float
+    server_put_s: float
+    server_complete_s: float
+    start_s: float
+
+
+def make_file(directory: Path, name: str, mib: int, visibility: str = "public") -> Path:
+    """`mib` MiB of random bytes and their manifest.tt in `directory`; returns the file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    digest = hashlib.sha512()
+    remaining = mib * MIB
+    with path.open("wb") as file:
+        while remaining:
+            chunk = os.urandom(min(READ_CHUNK, remaining))
+            digest.update(chunk)
+            file.write(chunk)
+            remaining -= len(chunk)
+    record = {
+        "filename": name,
+        "size": path.stat().st_size,
+        "algorithm": "sha512",
+        "digest": digest.hexdigest(),
+        "visibility": visibility,
+    }
+    (directory / "manifest.tt").write_text(json.dumps([record], indent=2) + "\n")
+    return path
+
+
+def time_read(path: Path, digest: Callable[[memoryview], object] | None = None) -> float:
+    buffer = bytearray(READ_CHUNK)
+    view = memoryview(buffer)
+    started = time.perf_counter()
+    with path.open("rb", buffering=0) as file:
+        while count := file.readinto(buffer):
+            if digest is not None:
+                digest(view[:count])
+    return time.perf_counter() - started
+
+
+def time_read_and_hash(path: Path) -> float:
+    return time_read(path, hashlib.sha512().update)
+
+
+@contextmanager
+def embedded_server(root: Path) -> Iterator[tuple[Server, Path, Path]]:
+    """`tooltool-proxy serve` on a fresh local directory; yields it, its admin auth file and its log."""
+    root.mkdir(parents=True)
+    data = root / "tooltool-data"
+    log = root / "serve.log"
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOOLTOOL_", "TASKCLUSTER_"))}
+    env["TOOLTOOL_STORE"] = f"file://{data}"
+    server = start_server(
+        "proxy", ["-m", "proxy", "serve", "--port", str(port)], port, cores=None, env=env, log_path=log
+    )
+    try:
+        yield server, data / "admin-auth.json", log
+    finally:
+        server.stop()
+
+
+def request_seconds(log: Path, method: str, path_start: str) -> float:
+    """The `t` of the request.summary lines for these requests, added up (seconds)."""
+    total = 0.0
+    for line in log.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        fields = record.get("Fields", {})
+        if (
+            record.get("Type") == "request.summary"
+            and fields.get("method") == method
+            and str(fields.get("path", "")).startswith(path_start)
+        ):
+            total += float(fields["t"]) / 1000
+    return total
+
+
+def command_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("TOOLTOOL_", "TASKCLUSTER_"))}
+
+
+def run_uploader(url: str, auth_file: Path, manifest: Path) -> float:
+    command = [
+        sys.executable,
+        "-m",
+        "proxy",
+        "upload",
+        "--url",
+        url + "/",
+        "--authentication-file",
+        str(auth_file),
+        "--message",
+        "Bug 11: benchmark",
+        "-m",
+        str(manifest),
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=command_env(), check=False)  # noqa: S603
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0 or "1 uploaded" not in done.stdout:
+        raise RuntimeError(f"tooltool-proxy upload failed ({done.returncode}): {done.stdout}{done.stderr}")
+    return elapsed
+
+
+def time_start() -> float:
+    """`tooltool-proxy upload --help`: the interpreter's start and the CLI's imports."""
+    started = time.perf_counter()
+    command = [sys.executable, "-m", "proxy", "upload", "--help"]
+    subprocess.run(command, capture_output=True, env=command_env(), check=True)  # noqa: S603
+    return time.perf_counter() - started
+
+
+def run_tooltool_py(tooltool: Path, url: str, auth_file: Path, manifest: Path) -> float:
+    """The real tooltool.py (it reads the manifest's files from its working directory)."""
+    command = [
+        sys.executable,
+        str(tooltool),
+        "--url",
+        url + "/",
+        "--authentication-file",
+        str(auth_file),
+        "upload",
+        "--message",
+        "Bug 11: benchmark",
+        "-m",
+        manifest.name,
+    ]
+    started = time.perf_counter()
+    done = subprocess.run(  # noqa: S603
+        command, cwd=manifest.parent, capture_output=True, text=True, env=command_env(), check=False
+    )
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"tooltool.py upload failed ({done.returncode}): {done.stderr[-2000:]}")
+    return elapsed
+
+
+def run_tooltool_shaped(url: str, auth_file: Path, path: Path) -> float:
+    """tooltool.py's shape: the upload in a thread, the main thread polling it without sleeping."""
+    failure: list[BaseException] = []
+
+    def upload() -> None:
+        try:
+            tooltool_client.upload(url + "/", auth_file, {path: "public"}, "Bug 11: benchmark")
+        except BaseException as exc:  # reported by the main thread
+            failure.append(exc)
+
+    started = time.perf_counter()
+    worker = threading.Thread(target=upload, daemon=True)
+    worker.start()
+    while worker.is_alive():
+        pass
+    elapsed = time.perf_counter() - started
+    if failure:
+        raise RuntimeError(f"the tooltool.py-shaped upload failed: {failure[0]!r}")
+    return elapsed
+
+
+def measure_big(root: Path, mib: int, runs: int) -> list[Sample]:
+    path = make_file(root / "big", "toolchain.tar.xz", mib)
+    samples = []
+    for run in range(runs):
+        with embedded_server(root / f"server-{run}") as (server, auth_file, log):
+            read_s = time_read(path)
+            read_hash_s = time_read_and_hash(path)
+            upload_s = run_uploader(server.url, auth_file, path.parent / "manifest.tt")
+            samples.append(
+                Sample(
+                    read_s=min(read_s, time_read(path)),
+                    read_hash_s=min(read_hash_s, time_read_and_hash(path)),
+                    upload_s=upload_s,
+                    server_put_s=request_seconds(log, "PUT", "/upload/put/"),
+                    server_complete_s=request_seconds(log, "GET", "/upload/complete/"),
+                    start_s=time_start(),
+                )
+            )
+        print(f"run {run + 1}/{runs}: upload {mib / upload_s:.0f} MiB/s", file=sys.stderr)
+    return samples
+
+
+@dataclass(frozen=True)
+class SmallResult:
+    mib: int
+    tooltool_kind: str
+    tooltool_s: float
+    uploader_s: float
+
+
+def measure_small(root: Path, mib: int, runs: int, tooltool: Path | None) -> SmallResult:
+    """Alternating runs of tooltool.py (or its stand-in) and `tooltool-proxy upload`; medians."""
+    path = make_file(root / "small", "small.bin", mib)
+    manifest = path.parent / "manifest.tt"
+    tooltool_runs, uploader_runs = [], []
+    for run in range(runs):
+        with embedded_server(root / f"server-small-tooltool-{run}") as (server, auth_file, _):
+            if tooltool is not None:
+                tooltool_runs.append(run_tooltool_py(tooltool, server.url, auth_file, manifest))
+            else:
+                tooltool_runs.append(run_tooltool_shaped(server.url, auth_file, path))
+        with embedded_server(root / f"server-small-uploader-{run}") as (server, auth_file, _):
+            uploader_runs.append(run_uploader(server.url, auth_file, manifest))
+    kind = f"tooltool.py ({tooltool})" if tooltool is not None else "tooltool.py-shaped stand-in"
+    return SmallResult(mib, kind, statistics.median(tooltool_runs), statistics.median(uploader_runs))
+
+
+def report(mib: int, samples: list[Sample], small: SmallResult | None) -> dict[str, object]:
+    def median(values: list[float]) -> float:
+        return statistics.median(values)
+
+    read_s = median([s.read_s for s in samples])
+    read_hash_s = median([s.read_hash_s for s in samples])
+    upload_s = median([s.upload_s for s in samples])
+    put_s = median([s.server_put_s for s in samples])
+    complete_s = median([s.server_complete_s for s in samples])
+    start_s = median([s.start_s for s in samples])
+    result: dict[str, object] = {
+        "file_mib": mib,
+        "runs": len(samples),
+        "read_mib_s": mib / read_s,
+        "read_sha512_mib_s": mib / read_hash_s,
+        "upload_mib_s": mib / upload_s,
+        "ratio_to_read": read_s / upload_s,
+        "ratio_to_read_sha512": read_hash_s / upload_s,
+        "upload_s": upload_s,
+        "server_put_s": put_s,
+        "server_complete_s": complete_s,
+        "client_rest_s": median([s.upload_s - s.server_put_s - s.server_complete_s for s in samples]),
+        "start_s": start_s,
+        "samples": [asdict(s) for s in samples],
+    }
+    if small is not None:
+        result["small"] = {
+            **asdict(small),
+            "tooltool_mib_s": small.mib / small.tooltool_s,
+            "uploader_mib_s": small.mib / small.uploader_s,
+            "speedup": small.tooltool_s / small.uploader_s,
+        }
+    return result
+
+
+def print_report(result: dict[str, object]) -> None:
+    mib = result["file_mib"]
+    print(f"`tooltool-proxy upload` of one {mib} MiB file to the embedded default, median of {result['runs']} runs:")
+    print()
+    print("| measure | MiB/s | upload's ratio |")
+    print("|---|---:|---:|")
+    print(f"| reading the file (page cache) | {result['read_mib_s']:.0f} | {result['ratio_to_read']:.3f} |")
+    print(f"| reading it + sha512 | {result['read_sha512_mib_s']:.0f} | {result['ratio_to_read_sha512']:.2f} |")
+    print(f"| `tooltool-proxy upload` (whole command) | {result['upload_mib_s']:.0f} | |")
+    print()
+    print(
+        f"upload {result['upload_s']:.2f} s = server receiving the PUT {result['server_put_s']:.2f} s"
+        f" + server verifying in upload/complete {result['server_complete_s']:.2f} s"
+        f" + the client's own part {result['client_rest_s']:.2f} s (of which interpreter start and imports"
+        f" {result['start_s']:.2f} s; the rest is the manifest check and the POST)"
+    )
+    small = result.get("small")
+    if isinstance(small, dict):
+        print()
+        print(
+            f"{small['mib']} MiB file: {small['tooltool_kind']} {small['tooltool_s']:.1f} s "
+            f"({small['tooltool_mib_s']:.1f} MiB/s); tooltool-proxy upload {small['uploader_s']:.2f} s "
+            f"({small['uploader_mib_s']:.0f} MiB/s): {small['speedup']:.1f}x as fast"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mib", type=int, default=256, help="size of the big file (default 256)")
+    parser.add_argument("--runs", type=int, default=3, help="uploads of the big file (default 3)")
+    parser.add_argument("--small-mib", type=int, default=64, help="file size for tooltool.py (default 64; 0: skip)")
+    parser.add_argument("--tooltool", type=Path, help="a copy of tooltool.py to measure instead of the stand-in")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="tooltool-upload-bench-") as tmp:
+        samples = measure_big(Path(tmp), args.mib, args.runs)
+        small = measure_small(Path(tmp), args.small_mib, args.runs, args.tooltool) if args.small_mib > 0 else None
+    result = report(args.mib, samples, small)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print_report(result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
