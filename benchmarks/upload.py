@@ -277,6 +277,7 @@ def report(mib: int, samples: list[Sample], small: SmallResult | None) -> dict[s
         "server_complete_s": complete_s,
         "client_rest_s": median([s.upload_s - s.server_put_s - s.server_complete_s for s in samples]),
         "start_s": start_s,
+        "load_average_1m": os.getloadavg()[0],
         "samples": [asdict(s) for s in samples],
     }
     if small is not None:
@@ -291,7 +292,10 @@ def report(mib: int, samples: list[Sample], small: SmallResult | None) -> dict[s
 
 def print_report(result: dict[str, object]) -> None:
     mib = result["file_mib"]
-    print(f"`tooltool-proxy upload` of one {mib} MiB file to the embedded default, median of {result['runs']} runs:")
+    print(
+        f"`tooltool-proxy upload` of one {mib} MiB file to the embedded default, median of {result['runs']} runs "
+        f"(load average {result['load_average_1m']:.1f} at the end):"
+    )
     print()
     print("| measure | MiB/s | upload's ratio |")
     print("|---|---:|---:|")

@@ -14,6 +14,7 @@ import json
 import os
 import pty
 import struct
+import subprocess
 import sys
 import termios
 import time
@@ -606,3 +607,19 @@ async def test_put_url_expiry_is_read_from_real_put_urls(proxy: Proxy) -> None:
 
     assert expiry is not None
     assert abs(expiry - (time.time() + proxy.config.upload_url_ttl)) < 120
+
+
+def test_the_upload_benchmark_runs_end_to_end() -> None:
+    """`python -m benchmarks.upload` on small files (not a timed test: it only proves the command works)."""
+    command = [sys.executable, "-m", "benchmarks.upload", "--mib", "4", "--runs", "1", "--small-mib", "1", "--json"]
+    repo = Path(__file__).resolve().parent.parent
+    done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=120, check=False)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout)
+    assert result["file_mib"] == 4
+    assert result["upload_mib_s"] > 0
+    assert result["ratio_to_read_sha512"] > 0
+    assert result["server_put_s"] > 0
+    assert result["server_complete_s"] > 0
+    assert result["small"]["tooltool_kind"] == "tooltool.py-shaped stand-in"
