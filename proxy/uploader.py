@@ -26,10 +26,11 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import parse_qs, quote, urljoin, urlsplit
 
 import aiohttp
 import mohawk
+from yarl import URL
 
 from manifests import ManifestRecord, ValidationError, Visibility, parse_manifest
 from proxy.admin.command import add_command, command_error
@@ -301,7 +302,10 @@ class TooltoolAPI:
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self.credentials is not None:
             headers["Authorization"] = self.credentials.authorization(method, url, body)
-        async with self.session.request(method, url, data=body, headers=headers, allow_redirects=False) as response:
+        # encoded=True: the URL goes out byte for byte as it was signed, never re-quoted.
+        async with self.session.request(
+            method, URL(url, encoded=True), data=body, headers=headers, allow_redirects=False
+        ) as response:
             return Answer(response.status, response.headers, await response.read())
 
     async def call_retrying(self, method: str, url: str, body: bytes | None = None, *, idempotent: bool) -> Answer:
@@ -362,7 +366,7 @@ async def put_file(api: TooltoolAPI, file: LocalFile, put_url: str) -> str | Non
         with Progress(what, file.record.size, unit="byte") as progress:
             try:
                 async with api.session.put(
-                    put_url,
+                    URL(put_url, encoded=True),  # a presigned URL's query must go out exactly as signed
                     data=file_chunks(file.path, progress),
                     headers=headers,
                     # Nothing but what tooltool.py's http.client PUT carries: the URL is the credential.
@@ -427,7 +431,7 @@ def batch_body(files: list[LocalFile], message: str) -> bytes:
 async def send_batch(api: TooltoolAPI, files: list[LocalFile], message: str, region: str | None) -> dict[str, Any]:
     """POST /upload; the batch the server answered. Raises UploadRefused (fix the credentials)
     or RuntimeError (the batch failed: one line of why)."""
-    url = api.url("upload") + (f"?region={region}" if region else "")
+    url = api.url("upload") + (f"?region={quote(region, safe='')}" if region else "")
     try:
         answer = await api.call_retrying("POST", url, batch_body(files, message), idempotent=False)
     except (aiohttp.ClientConnectionError, TimeoutError) as exc:

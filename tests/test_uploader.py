@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -50,6 +51,7 @@ Action = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Seen:
     method: str
     path: str
+    raw_path: str
     headers: dict[str, str]
 
 
@@ -62,6 +64,7 @@ class PassThrough:
     upstream: str = ""
     seen: list[Seen] = field(default_factory=list)
     faults: list[tuple[Matcher, Action]] = field(default_factory=list)
+    replies: list[tuple[str, bytes]] = field(default_factory=list)  # (method and path, body) forwarded
     session: aiohttp.ClientSession | None = None
 
     def inject(self, matches: Matcher, action: Action) -> None:
@@ -71,7 +74,7 @@ class PassThrough:
         return [s for s in self.seen if s.method == method and s.path.startswith(path_start)]
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.seen.append(Seen(request.method, request.path, dict(request.headers)))
+        self.seen.append(Seen(request.method, request.path, request.raw_path, dict(request.headers)))
         for position, (matches, action) in enumerate(self.faults):
             if matches(request):
                 del self.faults[position]
@@ -90,6 +93,7 @@ class PassThrough:
             skip_auto_headers=("Content-Type",),  # only the one the request came with
         ) as upstream:
             answer = await upstream.read()
+            self.replies.append((f"{request.method} {request.path}", answer))
             # A HEAD answer's Content-Length is the object's size, not its (empty) body's.
             kept = HOP_BY_HOP - {"content-length"} if request.method == "HEAD" else HOP_BY_HOP
             reply_headers = {k: v for k, v in upstream.headers.items() if k.lower() not in kept}
@@ -289,6 +293,10 @@ async def test_puts_carry_only_content_type_and_length_and_no_authorization(
     assert put.headers["Content-Type"] == "application/octet-stream"
     assert put.headers["Content-Length"] == str(len(data))
     assert set(put.headers) == {"Host", "Content-Type", "Content-Length"}
+    # The put_url goes out byte for byte as the server signed it (S3 checks the query it signed).
+    [batch] = [json.loads(body)["result"] for what, body in deployment.front.replies if what == "POST /upload"]
+    put_url = urlsplit(batch["files"]["tool.zip"]["put_url"])
+    assert put.raw_path == f"{put_url.path}?{put_url.query}"
     # Every API call is signed as tooltool.py signs: a payload hash only with a body, never ext.
     [post] = deployment.front.requests("POST", "/upload")
     [done] = deployment.front.requests("GET", "/upload/complete/")
