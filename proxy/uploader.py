@@ -42,10 +42,11 @@ DEFAULT_JOBS = 4
 # Large reads: the cost per chunk (a thread hop, a socket write) vanishes against the copy.
 CHUNK_BYTES = 4 * 1024 * 1024
 # Bounds on retrying: attempts of one request after a 503 or a dropped connection, the longest
-# wait a server may ask for, and how long upload/complete may keep answering 409.
+# wait a server may ask for, and how long (and how often) upload/complete may answer 409.
 MAX_ATTEMPTS = 5
 MAX_WAIT_SECONDS = 300.0
 COMPLETE_PATIENCE_SECONDS = 1800.0
+COMPLETE_MAX_ASKS = 200
 DEFAULT_409_WAIT_SECONDS = 60  # tooltool.py's default when X-Retry-After is missing
 BACKOFF_SECONDS = 1.0
 # Only these statuses of a PUT are worth sending the file again for (S3's SlowDown and
@@ -395,8 +396,8 @@ async def put_file(api: TooltoolAPI, file: LocalFile, put_url: str) -> str | Non
 async def complete(api: TooltoolAPI, digest: str) -> str | None:
     """Ask upload/complete until 202 (None); 409 waits X-Retry-After, as tooltool.py does, but not forever."""
     url = api.url(f"upload/complete/sha512/{digest}")
-    deadline = time.monotonic() + COMPLETE_PATIENCE_SECONDS
-    while True:
+    waited = 0.0
+    for _ in range(COMPLETE_MAX_ASKS):
         try:
             answer = await api.call_retrying("GET", url, idempotent=True)
         except (aiohttp.ClientConnectionError, TimeoutError) as exc:
@@ -406,9 +407,11 @@ async def complete(api: TooltoolAPI, digest: str) -> str | None:
         if answer.status != 409:
             return f"upload/complete answered {answer.detail()}"
         wait = wait_seconds(answer.headers, "X-Retry-After", DEFAULT_409_WAIT_SECONDS)
-        if time.monotonic() + wait > deadline:
-            return f"upload/complete still answered 409 after {COMPLETE_PATIENCE_SECONDS:.0f} s; run the upload again"
+        if waited + wait > COMPLETE_PATIENCE_SECONDS:
+            break
         await api.sleep(wait)
+        waited += wait
+    return f"upload/complete still answered 409 after {waited:.0f} s of waiting; run the upload again"
 
 
 def batch_body(files: list[LocalFile], message: str) -> bytes:

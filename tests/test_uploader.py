@@ -32,6 +32,7 @@ from proxy.errors import problem_response
 from proxy.uploader import (
     MAX_ATTEMPTS,
     Credentials,
+    Outcome,
     TooltoolAPI,
     load_credentials,
     put_url_expiry,
@@ -353,6 +354,22 @@ async def test_several_files_are_uploaded_at_once(deployment: Deployment, tmp_pa
         assert await fetch_back(deployment.proxy, auth_file, name, data, tmp_path / "back") == data
 
 
+async def test_the_same_bytes_under_two_names_are_sent_once(deployment: Deployment, tmp_path: Path) -> None:
+    data = payload("twins", 50_000)
+    write_files(tmp_path / "up", {"gcc-13.tar.xz": (data, "public"), "gcc-latest.tar.xz": (data, "public")})
+    auth_file = write_auth_file(tmp_path, UPLOADER)
+
+    ran = await run_upload(tmp_path / "up", *upload_args(deployment, auth_file))
+
+    assert ran.status == 0, ran.stdout + ran.stderr
+    assert "uploaded gcc-13.tar.xz " in ran.stdout
+    assert "uploaded gcc-latest.tar.xz " in ran.stdout
+    assert len(deployment.puts()) == 1
+    entry = await deployment.proxy.index.load(hashlib.sha512(data).hexdigest())
+    assert entry is not None
+    assert await fetch_back(deployment.proxy, auth_file, "gcc-latest.tar.xz", data, tmp_path / "back") == data
+
+
 async def test_credentials_from_the_taskcluster_variables(deployment: Deployment, tmp_path: Path) -> None:
     data = payload("env", 10_000)
     write_files(tmp_path / "up", {"env.bin": (data, "internal")})
@@ -537,6 +554,61 @@ async def test_a_put_that_keeps_failing_fails_that_file_after_a_bounded_number_o
     assert waits == [1.0, 2.0, 4.0, 8.0]
     assert await fetch_back(deployment.proxy, auth_file, "fine.bin", good, tmp_path / "back") == good
     assert await deployment.proxy.index.load(bad_digest) is None
+
+
+async def upload_in_process(deployment: Deployment, manifest: Path, auth_file: Path) -> tuple[Outcome, list[float]]:
+    """upload_files against the deployment, with the waits between tries recorded instead of slept."""
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with aiohttp.ClientSession() as session:
+        api = TooltoolAPI(session, deployment.url, load_credentials(auth_file, {}))
+        api.sleep = no_sleep
+        outcome = await upload_files(api, read_manifest(manifest), "Bug 11: flaky", None, 2, lambda line: None)
+    return outcome, waits
+
+
+@pytest.mark.parametrize("store_kind", ["local"])
+async def test_a_server_that_stays_unavailable_fails_every_file_after_a_bounded_number_of_tries(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    manifest = write_files(
+        tmp_path / "up", {"a.bin": (payload("a", 100), "public"), "b.bin": (payload("b", 100), "public")}
+    )
+
+    async def unavailable(request: web.Request) -> web.StreamResponse:
+        await request.read()
+        return problem_response(503, "The object store is unavailable; retry later.", {"Retry-After": "7"})
+
+    for _ in range(MAX_ATTEMPTS + 1):
+        deployment.front.inject(lambda r: r.method == "POST", unavailable)
+    outcome, waits = await upload_in_process(deployment, manifest, write_auth_file(tmp_path, UPLOADER))
+
+    assert outcome.exit_status == 1
+    assert sorted(outcome.failed) == ["a.bin", "b.bin"]
+    assert "HTTP 503" in outcome.failed["a.bin"]
+    assert len(deployment.front.requests("POST", "/upload")) == MAX_ATTEMPTS
+    assert waits == [7.0] * (MAX_ATTEMPTS - 1)  # Retry-After, between tries
+    assert deployment.puts() == []
+
+
+@pytest.mark.parametrize("store_kind", ["local"])
+async def test_upload_complete_answering_409_for_ever_fails_that_file(deployment: Deployment, tmp_path: Path) -> None:
+    data = payload("never", 100)
+    manifest = write_files(tmp_path / "up", {"never.bin": (data, "public")})
+
+    async def not_yet(request: web.Request) -> web.StreamResponse:
+        return problem_response(409, "The uploaded file has not arrived yet; retry later.", {"X-Retry-After": "60"})
+
+    for _ in range(100):
+        deployment.front.inject(lambda r: r.path.startswith("/upload/complete/"), not_yet)
+    outcome, waits = await upload_in_process(deployment, manifest, write_auth_file(tmp_path, UPLOADER))
+
+    assert outcome.exit_status == 1
+    assert "still answered 409 after 1800 s" in outcome.failed["never.bin"]
+    assert waits == [60.0] * 30
 
 
 # --- credentials and usage errors -----------------------------------------------------------------
