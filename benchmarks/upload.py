@@ -1,6 +1,6 @@
 """`python -m benchmarks.upload`: how fast `tooltool-proxy upload` moves a big file, against reading it.
 
-    python -m benchmarks.upload [--mib 256] [--runs 3] [--small-mib 64] [--tooltool PATH] [--json]
+    python -m benchmarks.upload [--mib 256] [--runs 3] [--tooltool PATH] [--json]
 
 One file of `--mib` random MiB is uploaded `--runs` times with `tooltool-proxy upload` (the whole
 command, interpreter start included) to the embedded default: `tooltool-proxy serve` with a fresh
@@ -14,11 +14,11 @@ rate measured just before it, and the report gives their median and best.
 The server's log gives the PUT and upload/complete times of each run, so the report splits the
 upload into the client's part (start, manifest check) and the server's (receive, verify).
 
-tooltool.py's own upload is measured on a `--small-mib` file (the issue saw it move under 1 MiB a
-second, so 256 MiB could take minutes): the real one when `--tooltool PATH` names a copy of
-tooltool.py, else a stand-in with its shape (tests/tooltool_client.py's upload in a thread, while the main thread
-polls `is_alive()` without sleeping, as tooltool.py's join loop does). `tooltool-proxy upload`
-moves the same small file for comparison.
+Each run also uploads the same file with tooltool.py's own upload, to a fresh server of its own:
+the real tooltool.py when `--tooltool PATH` names a copy of it, else a stand-in with its shape
+(tests/tooltool_client.py's upload, which sends the file with http.client in 8 KiB blocks, run in
+a thread while the main thread polls `is_alive()` without sleeping, as tooltool.py's join loop
+does). With the real tooltool.py, use `--runs 1`: the issue saw it move under 1 MiB a second.
 """
 
 import argparse
@@ -52,6 +52,7 @@ class Sample:
     server_put_s: float
     server_complete_s: float
     start_s: float
+    tooltool_s: float
 
 
 def make_file(directory: Path, name: str, mib: int, visibility: str = "public") -> Path:
@@ -188,35 +189,49 @@ def run_tooltool_py(tooltool: Path, url: str, auth_file: Path, manifest: Path) -
     return elapsed
 
 
-def run_tooltool_shaped(url: str, auth_file: Path, path: Path) -> float:
+def upload_like_tooltool_py(url: str, auth_file: Path, path: Path) -> None:
     """tooltool.py's shape: the upload in a thread, the main thread polling it without sleeping."""
     failure: list[BaseException] = []
 
     def upload() -> None:
         try:
-            tooltool_client.upload(url + "/", auth_file, {path: "public"}, "Bug 11: benchmark")
+            tooltool_client.upload(url, auth_file, {path: "public"}, "Bug 11: benchmark")
         except BaseException as exc:  # reported by the main thread
             failure.append(exc)
 
-    started = time.perf_counter()
     worker = threading.Thread(target=upload, daemon=True)
     worker.start()
     while worker.is_alive():
         pass
-    elapsed = time.perf_counter() - started
     if failure:
         raise RuntimeError(f"the tooltool.py-shaped upload failed: {failure[0]!r}")
+
+
+def run_tooltool_shaped(url: str, auth_file: Path, path: Path) -> float:
+    """The stand-in in a process of its own, interpreter start included, as tooltool.py runs."""
+    command = [sys.executable, "-m", "benchmarks.upload", "--stand-in", url + "/", str(auth_file), str(path)]
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=command_env(), check=False)  # noqa: S603
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"the tooltool.py-shaped upload failed: {done.stderr[-2000:]}")
     return elapsed
 
 
-def measure_big(root: Path, mib: int, runs: int) -> list[Sample]:
-    path = make_file(root / "big", "toolchain.tar.xz", mib)
+def measure(root: Path, mib: int, runs: int, tooltool: Path | None) -> list[Sample]:
+    path = make_file(root / "upload", "toolchain.tar.xz", mib)
+    manifest = path.parent / "manifest.tt"
     samples = []
     for run in range(runs):
+        with embedded_server(root / f"server-tooltool-{run}") as (server, auth_file, _):
+            if tooltool is not None:
+                tooltool_s = run_tooltool_py(tooltool, server.url, auth_file, manifest)
+            else:
+                tooltool_s = run_tooltool_shaped(server.url, auth_file, path)
         with embedded_server(root / f"server-{run}") as (server, auth_file, log):
             read_s = time_read(path)
             read_hash_s = time_read_and_hash(path)
-            upload_s = run_uploader(server.url, auth_file, path.parent / "manifest.tt")
+            upload_s = run_uploader(server.url, auth_file, manifest)
             samples.append(
                 Sample(
                     read_s=read_s,
@@ -225,35 +240,15 @@ def measure_big(root: Path, mib: int, runs: int) -> list[Sample]:
                     server_put_s=request_seconds(log, "PUT", "/upload/put/"),
                     server_complete_s=request_seconds(log, "GET", "/upload/complete/"),
                     start_s=time_start(),
+                    tooltool_s=tooltool_s,
                 )
             )
-        print(f"run {run + 1}/{runs}: upload {mib / upload_s:.0f} MiB/s", file=sys.stderr)
+        print(
+            f"run {run + 1}/{runs}: tooltool-proxy upload {mib / upload_s:.0f} MiB/s, "
+            f"tooltool.py {mib / tooltool_s:.0f} MiB/s",
+            file=sys.stderr,
+        )
     return samples
-
-
-@dataclass(frozen=True)
-class SmallResult:
-    mib: int
-    tooltool_kind: str
-    tooltool_s: float
-    uploader_s: float
-
-
-def measure_small(root: Path, mib: int, runs: int, tooltool: Path | None) -> SmallResult:
-    """Alternating runs of tooltool.py (or its stand-in) and `tooltool-proxy upload`; medians."""
-    path = make_file(root / "small", "small.bin", mib)
-    manifest = path.parent / "manifest.tt"
-    tooltool_runs, uploader_runs = [], []
-    for run in range(runs):
-        with embedded_server(root / f"server-small-tooltool-{run}") as (server, auth_file, _):
-            if tooltool is not None:
-                tooltool_runs.append(run_tooltool_py(tooltool, server.url, auth_file, manifest))
-            else:
-                tooltool_runs.append(run_tooltool_shaped(server.url, auth_file, path))
-        with embedded_server(root / f"server-small-uploader-{run}") as (server, auth_file, _):
-            uploader_runs.append(run_uploader(server.url, auth_file, manifest))
-    kind = f"tooltool.py ({tooltool})" if tooltool is not None else "tooltool.py-shaped stand-in"
-    return SmallResult(mib, kind, statistics.median(tooltool_runs), statistics.median(uploader_runs))
 
 
 def rates(mib: int, seconds: list[float]) -> dict[str, float]:
@@ -265,7 +260,7 @@ def ratios(values: list[float]) -> dict[str, float]:
     return {"median": statistics.median(values), "best": max(values)}
 
 
-def report(mib: int, samples: list[Sample], small: SmallResult | None) -> dict[str, object]:
+def report(mib: int, samples: list[Sample], tooltool_kind: str) -> dict[str, object]:
     def median(values: list[float]) -> float:
         return statistics.median(values)
 
@@ -275,8 +270,11 @@ def report(mib: int, samples: list[Sample], small: SmallResult | None) -> dict[s
         "read": rates(mib, [s.read_s for s in samples]),
         "read_sha512": rates(mib, [s.read_hash_s for s in samples]),
         "upload": rates(mib, [s.upload_s for s in samples]),
+        "tooltool": rates(mib, [s.tooltool_s for s in samples]),
+        "tooltool_kind": tooltool_kind,
         "ratio_to_read": ratios([s.read_s / s.upload_s for s in samples]),
         "ratio_to_read_sha512": ratios([s.read_hash_s / s.upload_s for s in samples]),
+        "speedup_over_tooltool": ratios([s.tooltool_s / s.upload_s for s in samples]),
         "upload_s": median([s.upload_s for s in samples]),
         "server_put_s": median([s.server_put_s for s in samples]),
         "server_complete_s": median([s.server_complete_s for s in samples]),
@@ -285,13 +283,6 @@ def report(mib: int, samples: list[Sample], small: SmallResult | None) -> dict[s
         "load_average_1m": os.getloadavg()[0],
         "samples": [asdict(s) for s in samples],
     }
-    if small is not None:
-        result["small"] = {
-            **asdict(small),
-            "tooltool_mib_s": small.mib / small.tooltool_s,
-            "uploader_mib_s": small.mib / small.uploader_s,
-            "speedup": small.tooltool_s / small.uploader_s,
-        }
     return result
 
 
@@ -308,9 +299,14 @@ def print_report(result: dict[str, Any]) -> None:
         ("reading the file (page cache)", "read"),
         ("reading it + sha512", "read_sha512"),
         ("`tooltool-proxy upload` (the whole command)", "upload"),
+        (result["tooltool_kind"], "tooltool"),
     ):
         print(f"| {what} | {result[key]['median_mib_s']:.0f} MiB/s | {result[key]['best_mib_s']:.0f} MiB/s |")
-    for what, key in (("upload ÷ reading", "ratio_to_read"), ("upload ÷ reading + sha512", "ratio_to_read_sha512")):
+    for what, key in (
+        ("upload ÷ reading", "ratio_to_read"),
+        ("upload ÷ reading + sha512", "ratio_to_read_sha512"),
+        ("upload ÷ tooltool.py", "speedup_over_tooltool"),
+    ):
         print(f"| {what} | {result[key]['median']:.3f} | {result[key]['best']:.3f} |")
     print()
     print(
@@ -319,28 +315,24 @@ def print_report(result: dict[str, Any]) -> None:
         f" + the client's own part {result['client_rest_s']:.2f} s (interpreter start and imports alone:"
         f" {result['start_s']:.2f} s; then the manifest check, the POST, the PUT's first bytes)"
     )
-    small = result.get("small")
-    if isinstance(small, dict):
-        print()
-        print(
-            f"{small['mib']} MiB file, median of {runs}: {small['tooltool_kind']} {small['tooltool_s']:.2f} s "
-            f"({small['tooltool_mib_s']:.1f} MiB/s); tooltool-proxy upload {small['uploader_s']:.2f} s "
-            f"({small['uploader_mib_s']:.1f} MiB/s)"
-        )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--mib", type=int, default=256, help="size of the big file (default 256)")
     parser.add_argument("--runs", type=int, default=3, help="uploads of the big file (default 3)")
-    parser.add_argument("--small-mib", type=int, default=64, help="file size for tooltool.py (default 64; 0: skip)")
     parser.add_argument("--tooltool", type=Path, help="a copy of tooltool.py to measure instead of the stand-in")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--stand-in", nargs=3, metavar=("URL", "AUTH_FILE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.stand_in:
+        url, auth_file, path = args.stand_in
+        upload_like_tooltool_py(url, Path(auth_file), Path(path))
+        return 0
     with tempfile.TemporaryDirectory(prefix="tooltool-upload-bench-") as tmp:
-        samples = measure_big(Path(tmp), args.mib, args.runs)
-        small = measure_small(Path(tmp), args.small_mib, args.runs, args.tooltool) if args.small_mib > 0 else None
-    result = report(args.mib, samples, small)
+        samples = measure(Path(tmp), args.mib, args.runs, args.tooltool)
+    kind = f"tooltool.py ({args.tooltool})" if args.tooltool else "tooltool.py-shaped stand-in (see --help)"
+    result = report(args.mib, samples, kind)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
