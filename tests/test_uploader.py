@@ -464,6 +464,23 @@ async def test_a_wrong_size_is_refused_before_anything_is_sent(deployment: Deplo
     assert deployment.uploader_requests() == []
 
 
+async def test_a_batch_the_server_refuses_fails_every_file_with_its_reason(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    stored = payload("public already", 5000)
+    await deployment.proxy.upload(UPLOADER, "tool.bin", stored, visibility="public")
+    deployment.forget()
+    write_files(tmp_path / "up", {"tool.bin": (stored, "internal"), "other.bin": (payload("other", 10), "public")})
+
+    ran = await run_upload(tmp_path / "up", *upload_args(deployment, write_auth_file(tmp_path, UPLOADER)))
+
+    assert ran.status == 1
+    failed = sorted(line for line in ran.stdout.splitlines() if line.startswith("failed "))
+    reason = "the server refused the batch (HTTP 400: Cannot change already existing file's visibility level.)"
+    assert failed == [f"failed other.bin: {reason}", f"failed tool.bin: {reason}"]
+    assert deployment.puts() == []
+
+
 # --- what is safe to retry ------------------------------------------------------------------------
 
 
