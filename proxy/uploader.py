@@ -19,6 +19,7 @@ import asyncio
 import calendar
 import hashlib
 import json
+import math
 import os
 import textwrap
 import time
@@ -237,7 +238,7 @@ class Answer:
     body: bytes
 
     def detail(self) -> str:
-        """The error's text as tooltool.py logs it (`error.name: error.description`), or the status."""
+        """The status and the error body's description (PROTOCOL.md §2), or the status alone."""
         try:
             doc = json.loads(self.body)
             error = doc.get("error", {})
@@ -266,10 +267,12 @@ def describe(exc: BaseException) -> str:
 
 
 def wait_seconds(headers: Mapping[str, str], name: str, default: float) -> float:
+    """The wait a server asked for in header `name` (seconds), kept within 0..MAX_WAIT_SECONDS."""
     try:
-        return min(max(float(headers.get(name, default)), 0.0), MAX_WAIT_SECONDS)
+        asked = float(headers.get(name, default))
     except ValueError:
         return default
+    return min(max(asked, 0.0), MAX_WAIT_SECONDS) if math.isfinite(asked) else default
 
 
 def put_url_expiry(put_url: str) -> float | None:

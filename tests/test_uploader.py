@@ -38,6 +38,7 @@ from proxy.uploader import (
     put_url_expiry,
     read_manifest,
     upload_files,
+    wait_seconds,
 )
 from tests import tooltool_client
 from tests.conftest import BEARER_TOKEN, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory, free_port
@@ -695,6 +696,14 @@ def test_credentials_come_from_the_file_then_the_environment(tmp_path: Path) -> 
     assert load_credentials(bearer, env) == Credentials(bearer="abc123")
     assert load_credentials(None, env) == Credentials("from-env", "env-token")
     assert load_credentials(None, {}) is None
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("7", 7.0), ("0", 0.0), ("-3", 0.0), ("100000", 300.0), ("soon", 60.0), ("nan", 60.0), ("inf", 60.0)],
+)
+def test_waits_a_server_asks_for_are_kept_within_bounds(header: str, expected: float) -> None:
+    assert wait_seconds({"X-Retry-After": header}, "X-Retry-After", 60.0) == expected
 
 
 async def test_put_url_expiry_is_read_from_real_put_urls(proxy: Proxy) -> None:
