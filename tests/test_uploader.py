@@ -152,18 +152,27 @@ class Deployment:
 
 
 @pytest.fixture
+def proxy_settings() -> dict[str, str]:
+    """TOOLTOOL_* overrides for the deployment's proxy; a test parametrizes it to change them."""
+    return {}
+
+
+@pytest.fixture
 async def deployment(
-    make_proxy: ProxyFactory, start_passthrough: Callable[[str], Awaitable[PassThrough]], store_env: dict[str, str]
+    make_proxy: ProxyFactory,
+    start_passthrough: Callable[[str], Awaitable[PassThrough]],
+    store_env: dict[str, str],
+    proxy_settings: dict[str, str],
 ) -> Deployment:
     front = await start_passthrough("")
     if "TOOLTOOL_S3_ENDPOINT_URL" not in store_env:
-        proxy = await make_proxy(public_url=front.url)
+        proxy = await make_proxy(public_url=front.url, **proxy_settings)
         put_target = front
     else:
         # The proxy's own S3 calls go through it too (signed, with Authorization); the uploader
         # only ever sends it the bare PUTs of presigned put_urls.
         put_target = await start_passthrough(store_env["TOOLTOOL_S3_ENDPOINT_URL"])
-        proxy = await make_proxy(public_url=front.url, s3_endpoint_url=put_target.url)
+        proxy = await make_proxy(public_url=front.url, s3_endpoint_url=put_target.url, **proxy_settings)
     front.upstream = proxy.url
     return Deployment(proxy, front, put_target)
 
@@ -586,6 +595,26 @@ async def upload_in_process(deployment: Deployment, manifest: Path, auth_file: P
         api.sleep = no_sleep
         outcome = await upload_files(api, read_manifest(manifest), "Bug 11: flaky", None, 2, lambda line: None)
     return outcome, waits
+
+
+@pytest.mark.parametrize("proxy_settings", [{"upload_url_ttl": "10"}])  # the shortest the proxy allows
+async def test_a_put_url_that_expired_during_the_retries_is_said_so(deployment: Deployment, tmp_path: Path) -> None:
+    data = payload("late", 1000)
+    manifest = write_files(tmp_path / "up", {"late.bin": (data, "public")})
+
+    async def hang_up_after_expiry(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(11)
+        return await drop_connection(request)
+
+    deployment.put_target.inject(is_put, hang_up_after_expiry)
+    outcome, waits = await upload_in_process(deployment, manifest, write_auth_file(tmp_path, UPLOADER))
+
+    assert outcome.exit_status == 1
+    problem = outcome.failed["late.bin"]
+    assert problem.startswith("its upload URL expired before the file was sent (the PUT to ")
+    assert problem.endswith("; run the upload again (files already stored are skipped)")
+    assert len(deployment.puts()) == 1  # not sent again to a URL that no longer works
+    assert waits == [1.0]
 
 
 @pytest.mark.parametrize("store_kind", ["local"])
