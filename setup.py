@@ -27,6 +27,7 @@ setup(
         "dockerflow>=2024.1",
         "prometheus-client>=0.20,<1",
         "tqdm>=4.66",
+        "yarl>=1.9,<2",
     ],
     extras_require={
         "test": [

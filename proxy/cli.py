@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from proxy import preflight
+from proxy import preflight, uploader
 from proxy.admin import catalog_cmds, import_cmds, index_cmds, legacy, maintenance, replicate
 from proxy.clients import ClientsFile, ClientsFileError, add_bearer_token, add_client, write_private_json
 from proxy.config import Config, ConfigError, load_config
@@ -19,7 +19,7 @@ from proxy.config import Config, ConfigError, load_config
 log = logging.getLogger("tooltool.cli")
 
 # Admin command modules (proxy/admin/*), each adding its subcommands with register().
-ADMIN_MODULES: list[Any] = [catalog_cmds, index_cmds, import_cmds, legacy, maintenance, replicate]
+ADMIN_MODULES: list[Any] = [catalog_cmds, index_cmds, import_cmds, legacy, maintenance, replicate, uploader]
 
 TOOLTOOL_ACTIONS = ("download/public", "download/internal", "upload/public", "upload/internal", "manage")
 
