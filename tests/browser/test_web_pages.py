@@ -9,8 +9,8 @@ from pathlib import Path
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import Server, open_page
-from tests.browser.harness import upload_as_tooltool
-from tests.conftest import ADMIN, Creds
+from tests.browser.harness import api_request, upload_as_tooltool
+from tests.conftest import ADMIN, BEARER_TOKEN, INTERNAL_READER, PUBLIC_READER, Creds
 
 
 def unique(prefix: str) -> str:
@@ -82,3 +82,145 @@ def test_anonymous_search_and_file_page(page: Page, server: Server) -> None:
     expect(page.locator("#file-results tbody tr")).to_have_count(1)
     page.go_forward()
     expect(page.locator("#file-facts")).to_contain_text(digest)
+
+
+def session_storage(page: Page) -> dict[str, str]:
+    return dict(page.evaluate("() => Object.fromEntries(Object.entries(sessionStorage))"))
+
+
+def all_storage_text(page: Page) -> str:
+    """Everything the page's origin keeps in the browser: both storages and cookies."""
+    stores = page.evaluate(
+        "() => JSON.stringify([Object.entries(sessionStorage), Object.entries(localStorage), document.cookie])"
+    )
+    cookies = json.dumps(page.context.cookies())
+    return f"{stores} {cookies}"
+
+
+def test_sign_in_with_an_auth_file_shows_the_client_and_its_scopes(page: Page, server: Server, tmp_path: Path) -> None:
+    sign_in_with_file(page, server, auth_file(tmp_path, INTERNAL_READER))
+    expect(page.locator("#signed-in-as")).to_have_text(f"Signed in as {INTERNAL_READER.client_id}")
+    expect(page.locator("#scopes li")).to_have_text(["project:releng:services/tooltool/api/download/internal"])
+    stored = session_storage(page)
+    assert json.loads(stored["tooltool.credentials"])["clientId"] == INTERNAL_READER.client_id
+    assert INTERNAL_READER.access_token not in page.url
+    assert page.context.cookies() == []
+    assert page.evaluate("() => localStorage.length") == 0
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#signed-in-as")).to_have_count(0)
+    text = all_storage_text(page)
+    assert INTERNAL_READER.access_token not in text
+    assert INTERNAL_READER.client_id not in text
+    page.reload()  # and nothing brings them back
+    page.wait_for_selector("html[data-ready=true]")
+    expect(page.locator("#account")).to_contain_text("Not signed in")
+
+
+def test_sign_in_by_pasting_a_bearer_token_or_an_auth_file(page: Page, server: Server) -> None:
+    open_page(page, f"{server.url}/?view=sign-in")
+    page.get_by_label("or paste its contents").fill(BEARER_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signed-in-as")).to_have_text("Signed in as bearer:ci")
+    expect(page.locator("#scopes li")).to_have_count(2)
+    page.get_by_role("button", name="Sign out").click()
+    assert BEARER_TOKEN not in all_storage_text(page)
+
+    open_page(page, f"{server.url}/?view=sign-in")
+    pasted = json.dumps({"clientId": ADMIN.client_id, "accessToken": ADMIN.access_token})
+    page.get_by_label("or paste its contents").fill(pasted)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#signed-in-as")).to_have_text("Signed in as admin")
+    expect(page.locator("#scopes li")).to_have_count(5)
+
+
+def test_refused_credentials_are_said_in_words_and_not_kept(page: Page, server: Server) -> None:
+    open_page(page, f"{server.url}/?view=sign-in")
+    wrong = json.dumps({"clientId": ADMIN.client_id, "accessToken": "not-the-token"})
+    page.get_by_label("or paste its contents").fill(wrong)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_have_text("Sign-in failed: Hawk MAC does not match")
+    expect(page.locator("#signed-in-as")).to_have_count(0)
+    assert session_storage(page) == {}
+
+
+def test_internal_files_appear_only_after_sign_in_with_the_download_scope(
+    page: Page, server: Server, tmp_path: Path
+) -> None:
+    tag = unique("vis")
+    upload_as_tooltool(server.url, {f"{tag}-public.bin": os.urandom(64)}, f"{tag} public", hawk=hawk(ADMIN))
+    internal_batch = upload_as_tooltool(
+        server.url, {f"{tag}-internal.bin": os.urandom(64)}, f"{tag} internal", visibility="internal", hawk=hawk(ADMIN)
+    )
+    internal_digest = internal_batch["files"][f"{tag}-internal.bin"]["digest"]
+
+    def names_found() -> list[str]:
+        open_page(page, f"{server.url}/?q={tag}")
+        expect(page.locator("h1")).to_have_text("Search results")
+        return sorted(page.locator("#file-results td.names").all_text_contents())
+
+    assert names_found() == [f"{tag}-public.bin"]
+    expect(page.locator("#batch-results li.batch")).to_have_count(1)
+    open_page(page, f"{server.url}/?file={internal_digest}")
+    expect(page.get_by_role("alert")).to_contain_text("You don't have the permission to access the requested resource")
+
+    sign_in_with_file(page, server, auth_file(tmp_path, PUBLIC_READER))
+    assert names_found() == [f"{tag}-public.bin"]
+    page.get_by_role("button", name="Sign out").click()
+
+    sign_in_with_file(page, server, auth_file(tmp_path, INTERNAL_READER))
+    assert names_found() == [f"{tag}-internal.bin"]  # internal does not imply public
+    page.locator("#file-results").get_by_role("link").first.click()
+    expect(page.locator("#file-visibility")).to_have_text("internal")
+    expect(page.locator("#curl-command")).to_contain_text('-H "Authorization: Bearer $(cat TOKEN_FILE)"')
+
+
+def test_manage_changes_visibility_and_deletes_after_confirmation(page: Page, server: Server, tmp_path: Path) -> None:
+    tag = unique("manage")
+    data = os.urandom(500)
+    batch = upload_as_tooltool(server.url, {f"{tag}.tar.gz": data}, f"{tag} to manage", hawk=hawk(ADMIN))
+    digest = batch["files"][f"{tag}.tar.gz"]["digest"]
+    sign_in_with_file(page, server, auth_file(tmp_path, ADMIN))
+    open_page(page, f"{server.url}/?file={digest}")
+
+    page.get_by_role("button", name="Make internal").click()
+    dialog = page.locator("dialog#confirm")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text(f"“{tag}.tar.gz”")
+    page.get_by_role("button", name="Cancel").click()  # nothing changes
+    expect(dialog).to_be_hidden()
+    assert api_request(server.url, "GET", f"/file/sha512/{digest}")[0] == 200
+
+    page.get_by_role("button", name="Make internal").click()
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#file-visibility")).to_have_text("internal")
+    expect(page.locator("#manage-result")).to_have_text(f"{tag}.tar.gz is now internal.")
+    assert api_request(server.url, "GET", f"/sha512/{digest}")[0] == 403
+    assert api_request(server.url, "GET", f"/file/sha512/{digest}", hawk=hawk(ADMIN))[1]["visibility"] == "internal"
+
+    page.get_by_role("button", name="Make public").click()
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#file-visibility")).to_have_text("public")
+
+    page.get_by_role("button", name="Delete the stored bytes").click()
+    expect(dialog).to_contain_text("Delete the stored bytes of")
+    page.keyboard.press("Escape")  # Escape cancels too
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#file-regions")).not_to_have_text("bytes deleted")
+    page.get_by_role("button", name="Delete the stored bytes").click()
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#file-regions")).to_have_text("bytes deleted")
+    expect(page.get_by_role("button", name="Delete the stored bytes")).to_be_disabled()
+    status, answer = api_request(server.url, "GET", f"/sha512/{digest}")
+    assert status == 404, answer
+    assert api_request(server.url, "GET", f"/file/sha512/{digest}")[1]["has_instances"] is False
+
+
+def test_no_manage_buttons_without_the_manage_scope(page: Page, server: Server, tmp_path: Path) -> None:
+    tag = unique("nomanage")
+    batch = upload_as_tooltool(server.url, {f"{tag}.bin": os.urandom(40)}, tag, hawk=hawk(ADMIN))
+    sign_in_with_file(page, server, auth_file(tmp_path, PUBLIC_READER))
+    open_page(page, f"{server.url}/?file={batch['files'][f'{tag}.bin']['digest']}")
+    expect(page.locator("#file-facts")).to_be_visible()
+    expect(page.locator("#set-visibility")).to_have_count(0)
+    expect(page.locator("#delete-instances")).to_have_count(0)

@@ -278,7 +278,7 @@ async function fileView(digest) {
       h("dt", {}, "Digest (sha512)"),
       h("dd", {}, h("code", { class: "digest" }, info.digest)),
       h("dt", {}, "Size"),
-      h("dd", {}, `${humanSize(info.size)} (${info.size.toLocaleString()} bytes)`),
+      h("dd", {}, info.size < 1024 ? humanSize(info.size) : `${humanSize(info.size)} (${info.size.toLocaleString()} bytes)`),
       h("dt", {}, "Visibility"),
       h("dd", { id: "file-visibility" }, visibilityBadge(info.visibility)),
       h("dt", {}, "Regions"),

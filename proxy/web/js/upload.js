@@ -171,7 +171,7 @@ export function uploadView(main, title) {
   const form = h(
     "form",
     { id: "upload-form", class: "stack" },
-    h("label", { for: "upload-files" }, "Files"),
+    h("label", { for: "upload-files" }, "Files to upload"),
     filesInput,
     h("label", { for: "upload-visibility" }, "Visibility"),
     visibilitySelect,
