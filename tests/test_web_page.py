@@ -359,3 +359,51 @@ def test_bad_settings_stop_start_up_with_one_line(env: dict[str, str], message: 
         load_config(env)
     assert str(raised.value).startswith(message)
     assert "\n" not in str(raised.value)
+
+
+def test_browser_tests_fail_in_one_line_when_chromium_cannot_be_installed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """tests/browser never skips silently: without /usr/bin/chromium it runs install-chromium.sh,
+    and if that fails the tests fail with one line saying what to do."""
+    from tests.browser import harness
+
+    failing = tmp_path / "install.sh"
+    failing.write_text("echo 'E: Unable to locate package chromium' >&2\nexit 100\n")
+    monkeypatch.setattr(harness, "CHROMIUM", tmp_path / "no-chromium")
+    monkeypatch.setattr(harness, "INSTALL_SCRIPT", failing)
+    with pytest.raises(harness.ChromiumMissing) as raised:
+        harness.ensure_chromium()
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "exit 100: E: Unable to locate package chromium" in message
+    assert "apt-get install chromium" in message
+
+
+def test_browser_tests_install_chromium_when_it_is_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.browser import harness
+
+    browser = tmp_path / "chromium"
+    installer = tmp_path / "install.sh"
+    installer.write_text(f"touch {browser}\n")
+    monkeypatch.setattr(harness, "CHROMIUM", browser)
+    monkeypatch.setattr(harness, "INSTALL_SCRIPT", installer)
+    assert harness.ensure_chromium() == browser
+    assert browser.exists()
+
+
+def test_the_chromium_installer_uses_debians_package() -> None:
+    script = (ROOT / "tests" / "browser" / "install-chromium.sh").read_text()
+    assert "apt-get update" in script
+    assert "apt-get install -y -q --no-install-recommends chromium" in script
+
+
+async def test_file_batches_stays_current_after_its_first_answer(proxy: Proxy) -> None:
+    """The catalog's digest -> batches map is built by the first look-up, then kept current."""
+    data = b"uploaded, looked up, uploaded again\n"
+    digest = await proxy.upload(ADMIN, "before.bin", data)
+    path = f"/file/batches/sha512/{digest}"
+    assert [list(b["files"]) for b in (await (await proxy.request("GET", path)).json())["result"]] == [["before.bin"]]
+    await proxy.upload(ADMIN, "after.bin", data)
+    found = (await (await proxy.request("GET", path)).json())["result"]
+    assert [list(b["files"]) for b in found] == [["after.bin"], ["before.bin"]]

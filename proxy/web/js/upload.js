@@ -189,6 +189,8 @@ export function uploadView(main, title) {
     if (!files.length) return showError("Choose at least one file.");
     if (!message) return showError("A message is required: say why these files are uploaded.");
     if (names.size !== files.length) return showError("Two of the files have the same name; upload them in separate batches.");
+    const tooBig = files.find((f) => f.size > state.config.maxFileBytes);
+    if (tooBig) return showError(`${tooBig.name} is larger than this server accepts (${humanSize(state.config.maxFileBytes)}).`);
     runUpload(files, visibilitySelect.value, message, list, result, button);
   });
   replaceChildren(
