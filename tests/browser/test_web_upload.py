@@ -10,6 +10,7 @@ import os
 import random
 import shlex
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, Route, expect
 
@@ -28,6 +29,8 @@ def test_upload_two_files_from_the_browser_and_fetch_them_back(page: Page, serve
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     credentials = auth_file(tmp_path, UPLOADER)
+    puts: list[str] = []
+    page.on("request", lambda request: puts.append(request.url) if request.method == "PUT" else None)
     sign_in_with_file(page, server, credentials)
     page.get_by_role("link", name="Upload").click()
     expect(page.locator("h1")).to_have_text("Upload files")
@@ -40,6 +43,10 @@ def test_upload_two_files_from_the_browser_and_fetch_them_back(page: Page, serve
     for bar in page.locator("#upload-progress progress").all():  # every bar ran to its end
         assert bar.evaluate("(p) => p.value === p.max")
     expect(page.locator("#upload-progress .upload-status")).to_have_text(["done", "done"])
+    # Straight to the put_urls: the proxy's own on the local store, the bucket's (moto) on S3.
+    put_origins = {urlsplit(url)._replace(path="", query="").geturl() for url in puts}
+    assert len(puts) == 2
+    assert put_origins == {server.url if server.kind == "local" else server.process.env["TOOLTOOL_S3_ENDPOINT_URL"]}
     records = json.loads(page.locator("#upload-manifest").text_content() or "")
     assert [r["filename"] for r in records] == list(files)
     for record in records:
