@@ -6,7 +6,7 @@ import os
 import secrets
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import Server, open_page
 from tests.browser.harness import api_request, upload_as_tooltool
@@ -224,3 +224,41 @@ def test_no_manage_buttons_without_the_manage_scope(page: Page, server: Server, 
     expect(page.locator("#file-facts")).to_be_visible()
     expect(page.locator("#set-visibility")).to_have_count(0)
     expect(page.locator("#delete-instances")).to_have_count(0)
+
+
+def test_credentials_refused_later_are_forgotten_with_the_reason(page: Page, server: Server) -> None:
+    """A tab holding credentials the server no longer accepts (revoked, or a wrong token) signs out
+    on the next load and says why."""
+    open_page(page, server.url + "/")
+    page.evaluate(
+        "(c) => sessionStorage.setItem('tooltool.credentials', JSON.stringify(c))",
+        {"kind": "hawk", "clientId": ADMIN.client_id, "accessToken": "revoked-token"},
+    )
+    page.reload()
+    page.wait_for_selector("html[data-ready=true]")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Your credentials were refused, so you are signed out: Hawk MAC does not match"
+    )
+    expect(page.locator("#account")).to_contain_text("Not signed in")
+    assert session_storage(page) == {}
+
+
+def test_a_slow_answer_never_replaces_a_newer_view(page: Page, server: Server) -> None:
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:
+        held.append(route)
+
+    page.route("**/file/search?*", hold)
+    open_page(page, server.url + "/")
+    page.get_by_label("Search files and uploads").fill("slow")
+    page.get_by_label("Search files and uploads").press("Enter")
+    expect(page.locator(".loading")).to_have_text("Searching for “slow”…")
+    page.get_by_role("link", name="Sign in").click()
+    expect(page.locator("h1")).to_have_text("Sign in")
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("#view-title")).to_have_text("Sign in")
+    page.wait_for_timeout(300)  # the search's answer arrives and is dropped
+    expect(page.locator("#view-title")).to_have_text("Sign in")
+    expect(page.locator("#file-results")).to_have_count(0)

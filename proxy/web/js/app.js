@@ -31,19 +31,20 @@ function loading(what) {
 
 // --- who is signed in -------------------------------------------------------------------
 
+// Who is signed in; credentials the server refuses (expired, revoked) are forgotten, and the
+// reason is returned to be shown.
 async function loadWhoami() {
+  let refused = null;
   try {
     state.whoami = (await api("GET", "/auth/whoami")).data;
   } catch (error) {
-    if (error instanceof ApiError && error.status === 401 && credentials()) {
-      forgetCredentials();
-      state.whoami = (await api("GET", "/auth/whoami")).data;
-      showError(`Your credentials were refused, so you are signed out: ${error.message}`);
-    } else {
-      throw error;
-    }
+    if (!(error instanceof ApiError) || error.status !== 401 || !credentials()) throw error;
+    forgetCredentials();
+    state.whoami = (await api("GET", "/auth/whoami")).data;
+    refused = `Your credentials were refused, so you are signed out: ${error.message}`;
   }
   renderAccount();
+  return refused;
 }
 
 function renderAccount() {
@@ -61,7 +62,7 @@ function renderAccount() {
     forgetCredentials();
     state.whoami = SIGNED_OUT;
     announce("Signed out; the credentials are forgotten.");
-    loadWhoami().then(render, showError);
+    loadWhoami().then(render, showError);  // refusal is impossible: no credentials are left
   });
   replaceChildren(
     account,
@@ -78,9 +79,9 @@ function scopeList(scopes) {
 
 // --- views ------------------------------------------------------------------------------
 
-function homeView() {
+function homeView(into) {
   replaceChildren(
-    main,
+    into,
     heading("tooltool"),
     h(
       "p",
@@ -172,7 +173,7 @@ function batchItem(batch, { expanded = false } = {}) {
   );
 }
 
-async function searchView(query) {
+async function searchView(into, query) {
   searchInput.value = query;
   loading(`Searching for “${query}”`);
   const path = (base) => `${base}?q=${encodeURIComponent(query)}`;
@@ -180,7 +181,7 @@ async function searchView(query) {
   const fileResults = files.data.result;
   const batchResults = batches.data.result;
   replaceChildren(
-    main,
+    into,
     heading("Search results"),
     h("p", { class: "summary" }, `${fileResults.length} ${fileResults.length === 1 ? "file" : "files"} and ${batchResults.length} ${batchResults.length === 1 ? "upload" : "uploads"} for “`, userText(query), "”."),
     h("section", { "aria-labelledby": "files-title" }, h("h2", { id: "files-title" }, "Files"), fileResults.length ? h("div", { class: "scroll" }, fileTable(fileResults)) : h("p", {}, "No file matches.")),
@@ -257,7 +258,7 @@ function manageSection(file, filename, redraw) {
   return h("section", { "aria-labelledby": "manage-title" }, h("h2", { id: "manage-title" }, "Manage"), h("div", { class: "buttons" }, visibility, remove), result);
 }
 
-async function fileView(digest) {
+async function fileView(into, digest) {
   loading("Loading the file");
   const [file, batches] = await Promise.all([
     api("GET", `/file/sha512/${encodeURIComponent(digest)}`),
@@ -287,7 +288,7 @@ async function fileView(digest) {
       h("dd", {}, downloadLink(info, filename) || "not available: the bytes were deleted"),
     );
     replaceChildren(
-      main,
+      into,
       heading("File"),
       h("p", { class: "subtitle" }, userText(filename)),
       facts,
@@ -312,16 +313,16 @@ async function fileView(digest) {
   draw(file.data);
 }
 
-async function batchView(id) {
+async function batchView(into, id) {
   loading("Loading the upload");
   const batch = (await api("GET", `/upload/${encodeURIComponent(id)}`)).data;
-  replaceChildren(main, heading("Upload"), h("ul", { class: "batches", id: "batch" }, batchItem(batch, { expanded: true })));
+  replaceChildren(into, heading("Upload"), h("ul", { class: "batches", id: "batch" }, batchItem(batch, { expanded: true })));
 }
 
-function signInView() {
+function signInView(into) {
   if (state.whoami.clientId !== null) {
     replaceChildren(
-      main,
+      into,
       heading("Signed in"),
       h("p", {}, "Signed in as ", userText(state.whoami.clientId), "."),
       scopeList(state.whoami.scopes),
@@ -358,28 +359,37 @@ function signInView() {
       showError(error instanceof ApiError ? `Sign-in failed: ${error.message}` : error);
     }
   });
-  replaceChildren(main, heading("Sign in"), form);
+  replaceChildren(into, heading("Sign in"), form);
 }
 
-function notFoundView() {
-  replaceChildren(main, heading("Nothing here"), h("p", {}, "This address names no view of this page. ", link("/", "Start again"), "."));
+function notFoundView(into) {
+  replaceChildren(into, heading("Nothing here"), h("p", {}, "This address names no view of this page. ", link("/", "Start again"), "."));
 }
 
+let generation = 0;
+
+// Render the view the URL names. A view is built off the page and shown only if no newer
+// navigation started meanwhile, so a slow answer never replaces a newer view.
 export async function render() {
+  const mine = ++generation;
   clearError();
+  const into = h("div", { class: "view" });
   const params = new URLSearchParams(location.search);
   try {
-    if (params.has("file")) await fileView(params.get("file"));
-    else if (params.has("batch")) await batchView(params.get("batch"));
-    else if (params.get("view") === "upload") uploadView(main, heading("Upload files"));
-    else if (params.get("view") === "sign-in") signInView();
-    else if (params.has("q")) await searchView(params.get("q"));
-    else if ([...params.keys()].length === 0) homeView();
-    else notFoundView();
+    if (params.has("file")) await fileView(into, params.get("file"));
+    else if (params.has("batch")) await batchView(into, params.get("batch"));
+    else if (params.get("view") === "upload") uploadView(into, heading("Upload files"));
+    else if (params.get("view") === "sign-in") signInView(into);
+    else if (params.has("q")) await searchView(into, params.get("q"));
+    else if ([...params.keys()].length === 0) homeView(into);
+    else notFoundView(into);
   } catch (error) {
-    replaceChildren(main, heading("Something went wrong"));
+    if (mine !== generation) return;
+    replaceChildren(into, heading("Something went wrong"));
     showError(error);
   }
+  if (mine !== generation) return;
+  replaceChildren(main, into);
   focusTitle();
 }
 
@@ -404,13 +414,15 @@ function wireNavigation() {
 
 async function start() {
   wireNavigation();
+  let problem = null;
   try {
     state.config = (await api("GET", "/ui/config.json", { signed: false })).data;
-    await loadWhoami();
+    problem = await loadWhoami();
   } catch (error) {
-    showError(error);
+    problem = error;
   }
   await render();
+  if (problem) showError(problem);
   document.documentElement.dataset.ready = "true";
 }
 
