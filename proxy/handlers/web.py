@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from importlib.resources.abc import Traversable
+from pathlib import PurePosixPath
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -43,8 +44,7 @@ class Asset:
 
 
 def _content_type(name: str) -> str:
-    suffix = name[name.rfind(".") :] if "." in name else ""
-    return CONTENT_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "text/plain"
+    return CONTENT_TYPES.get(PurePosixPath(name).suffix) or mimetypes.guess_type(name)[0] or "text/plain"
 
 
 def _walk(directory: Traversable, prefix: str = "") -> dict[str, Asset]:

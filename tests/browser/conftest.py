@@ -83,6 +83,7 @@ def _start(kind: str, env: dict[str, str], directory: Path) -> Iterator[Server]:
         yield Server(kind, process, clients)
     finally:
         process.stop()
+    assert any("request.summary" in line for line in process.log_lines()), f"the {kind} server logged nothing"
     secrets = (*LOG_SECRETS, *HOSTILE_AUTHORS.values(), BEARER_TOKEN)
     leaks = process.leaked_secrets(secrets)
     assert not leaks, f"secrets in the {kind} server's log:\n" + "\n".join(leaks)
