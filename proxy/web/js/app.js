@@ -116,12 +116,12 @@ function fileTable(files) {
     h(
       "tr",
       {},
-      h("td", { class: "names" }, file.filenames.length ? file.filenames.map((name) => h("div", {}, userText(name))) : h("span", { class: "hint" }, "no filename")),
-      h("td", {}, link(`/?file=${file.digest}`, h("code", { title: file.digest }, shortDigest(file.digest)))),
-      h("td", { class: "number" }, humanSize(file.size)),
-      h("td", {}, visibilityBadge(file.visibility)),
-      h("td", {}, regions(file)),
-      h("td", {}, downloadLink(file, file.filenames[0])),
+      h("td", { class: "names", "data-label": "Filenames" }, file.filenames.length ? file.filenames.map((name) => h("div", {}, userText(name))) : h("span", { class: "hint" }, "no filename")),
+      h("td", { "data-label": "Digest" }, link(`/?file=${file.digest}`, h("code", { title: file.digest }, shortDigest(file.digest)))),
+      h("td", { class: "number", "data-label": "Size" }, humanSize(file.size)),
+      h("td", { "data-label": "Visibility" }, visibilityBadge(file.visibility)),
+      h("td", { "data-label": "Regions" }, regions(file)),
+      h("td", { "data-label": "Download" }, downloadLink(file, file.filenames[0])),
     ),
   );
   return h(
@@ -390,6 +390,8 @@ export async function render() {
   }
   if (mine !== generation) return;
   replaceChildren(main, into);
+  const title = into.querySelector("h1");
+  document.title = title && title.textContent !== "tooltool" ? `${title.textContent} · tooltool` : "tooltool";
   focusTitle();
 }
 
