@@ -126,7 +126,8 @@ def watch() -> PageWatch:
 @pytest.fixture
 def page(browser: Browser, watch: PageWatch) -> Iterator[Page]:
     """A page in a fresh context (no storage shared between tests); fails the test on a script
-    error or a dialog, and on a console line holding a credential."""
+    error, a dialog, a Content-Security-Policy violation (inline script or style), and on a
+    console line holding a credential."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
@@ -147,6 +148,8 @@ def page(browser: Browser, watch: PageWatch) -> Iterator[Page]:
         context.close()
     assert not watch.errors, f"script errors on the page: {watch.errors}"
     assert not watch.dialogs, f"the page opened dialogs: {watch.dialogs}"
+    refused = [line for line in watch.console if "Content Security Policy" in line]
+    assert not refused, f"the page broke its own Content-Security-Policy: {refused}"
     leaked = [line for line in watch.console for secret in CREDENTIALS if secret in line]
     assert not leaked, f"secrets in the browser console: {leaked}"
 
