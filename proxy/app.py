@@ -31,10 +31,12 @@ from proxy.context import (
     UPLOADS,
     VERSION,
 )
+from proxy.cors import setup_cors
 from proxy.downloads import Downloads
 from proxy.errors import STORE_RETRY_AFTER_SECONDS, HTTPProblem, problem_response
 from proxy.files import Files
-from proxy.handlers import downloads, files, openapi, ops, search, uploads
+from proxy.handlers import downloads, files, openapi, ops, search, uploads, web_api
+from proxy.handlers import web as web_page
 from proxy.index import FileIndex
 from proxy.metrics import METRICS, Metrics, serve_metrics
 from proxy.observability import Handler, request_summary
@@ -156,6 +158,7 @@ def create_app(
 
     app.cleanup_ctx.append(resources)
     setup_routes(app)
+    setup_cors(app, config)
     return app
 
 
@@ -176,3 +179,14 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/__version__", ops.version)
     app.router.add_get("/metrics", serve_metrics)
     app.router.add_get("/openapi.json", openapi.serve_openapi)
+    setup_web_routes(app)
+
+
+def setup_web_routes(app: web.Application) -> None:
+    """The web page (proxy/web/) and the few calls it makes beyond the legacy API."""
+    app.router.add_get("/", web_page.page)
+    app.router.add_get("/ui/config.json", web_page.page_config)
+    app.router.add_get(r"/ui/{asset:[\s\S]+}", web_page.asset)
+    app.router.add_get("/auth/whoami", web_api.whoami)
+    app.router.add_get("/file/search", web_api.search_files_with_names)
+    app.router.add_get(r"/file/batches/sha512/{digest:[\s\S]*}", web_api.file_batches)

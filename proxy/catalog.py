@@ -164,6 +164,9 @@ class CatalogState:
         self._unsorted = False
         self._filenames: TextIndex | None = None  # in digest order
         self._batch_texts: TextIndex | None = None  # author and message, newest first
+        # digest -> ids of the batches that uploaded it; built by the first look-up (the web
+        # page's file view), then kept current.
+        self._holders: dict[str, list[int]] | None = None
 
     def _is_newer(self, digest: str, changed: str) -> bool:
         """Whether a record with key `changed` is newer than the index facts known for the file."""
@@ -210,7 +213,14 @@ class CatalogState:
             self._batch_ids.append(batch.id)
             self._unsorted = True
             self._batch_texts = None
+            if self._holders is not None:
+                self._hold(batch)
         self.batches[batch.id] = batch
+
+    def _hold(self, batch: BatchFacts) -> None:
+        assert self._holders is not None
+        for digest in {digest for _, digest in batch.files}:
+            self._holders.setdefault(digest, []).append(batch.id)
 
     def apply_record(self, record: JournalRecord) -> None:
         """One journal record (invalid ones are logged and skipped); the position is the caller's."""
@@ -278,8 +288,22 @@ class CatalogState:
 
     def find_batches(self, query: str, readable: Collection[Visibility], limit: int) -> list[BatchMatch]:
         """Batches whose author or message contains `query`, newest first, with their visible files."""
+        return self._visible_batches(self._batches_matching(query) if readable else iter(()), readable, limit)
+
+    def find_batches_holding(self, digest: str, readable: Collection[Visibility], limit: int) -> list[BatchMatch]:
+        """Batches that uploaded the file `digest`, newest first, with their visible files."""
+        if self._holders is None:
+            self._holders = {}
+            for batch in self.batches.values():
+                self._hold(batch)
+        ids = sorted(self._holders.get(digest, ()), reverse=True)
+        return self._visible_batches((self.batches[batch_id] for batch_id in ids), readable, limit)
+
+    def _visible_batches(
+        self, batches: Iterator[BatchFacts], readable: Collection[Visibility], limit: int
+    ) -> list[BatchMatch]:
         found = []
-        for batch in self._batches_matching(query) if readable else ():
+        for batch in batches:
             visible = []
             for name, digest in batch.files:
                 facts = self.files.get(digest)
@@ -378,15 +402,23 @@ class Catalog:
         if self._state is not None:
             self._state.apply_record(record)
 
-    async def search_files(self, query: str, readable: Collection[Visibility]) -> list[dict[str, Any]]:
+    async def search_files(
+        self, query: str, readable: Collection[Visibility], *, detailed: bool = False
+    ) -> list[dict[str, Any]]:
         """The `file` shapes of up to SEARCH_RESULT_LIMIT files matching `query` that a caller
-        who may download `readable` visibilities may see."""
+        who may download `readable` visibilities may see. `detailed` (the web page's search)
+        adds each file's `filenames` and `instances`, looking every result up in the index (the
+        cached lookup downloads use)."""
         state = await self.current()
         found = state.find_files(query, readable, SEARCH_RESULT_LIMIT)
-        confirmed = await self._confirm(readable, [digest for digest, _ in found])
+        digests = [digest for digest, _ in found]
+        confirmed = await (self._lookup(digests) if detailed else self._confirm(readable, digests))
         records = []
         for digest, facts in found:
             record = self._shown(digest, facts, confirmed, readable)
+            if record is not None and detailed:
+                entry = confirmed.get(digest)
+                record |= {"filenames": facts.filenames, "instances": list(entry.instances) if entry else []}
             if record is not None:
                 records.append(record)
         return records
@@ -395,7 +427,16 @@ class Catalog:
         """The `batch` shapes of up to SEARCH_RESULT_LIMIT batches matching `query`, each with
         the files the caller may see; batches with none are left out."""
         state = await self.current()
-        found = state.find_batches(query, readable, SEARCH_RESULT_LIMIT)
+        return await self._batch_results(state.find_batches(query, readable, SEARCH_RESULT_LIMIT), readable)
+
+    async def batches_holding(self, digest: str, readable: Collection[Visibility]) -> list[dict[str, Any]]:
+        """The `batch` shapes of up to SEARCH_RESULT_LIMIT batches that uploaded `digest`, newest
+        first, each with the files the caller may see."""
+        state = await self.current()
+        found = state.find_batches_holding(digest, readable, SEARCH_RESULT_LIMIT)
+        return await self._batch_results(found, readable)
+
+    async def _batch_results(self, found: list[BatchMatch], readable: Collection[Visibility]) -> list[dict[str, Any]]:
         digests = sorted({digest for match in found for _, digest, _ in match.files})
         confirmed = await self._confirm(readable, digests)
         results = []
@@ -418,6 +459,9 @@ class Catalog:
         not see internal files; nothing to confirm for callers who may see internal ones."""
         if Visibility.INTERNAL in readable:
             return {}
+        return await self._lookup(digests)
+
+    async def _lookup(self, digests: list[str]) -> dict[str, IndexEntry | None]:
         entries = await map_concurrently(self.index.lookup, digests, STORE_CONCURRENCY)
         return dict(zip(digests, entries, strict=True))
 
