@@ -41,7 +41,7 @@ from proxy.index import FileIndex
 from proxy.metrics import METRICS, Metrics, serve_metrics
 from proxy.observability import Handler, request_summary
 from proxy.replay import ReplayGuard
-from proxy.storage import StoreUnavailable
+from proxy.storage import PreconditionFailed, StoreUnavailable
 from proxy.storage.cas import probe_conditional_writes
 from proxy.stores import StoreOpener, open_location, open_stores
 from proxy.uploads import Uploads, UploadSettings
@@ -56,7 +56,8 @@ async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     except HTTPProblem as exc:
         return problem_response(exc.status, exc.detail, exc.headers)
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, PreconditionFailed) as exc:
+        # PreconditionFailed here: a conditional write lost a race its caller does not retry.
         log.warning("object store unavailable", extra={"reason": str(exc)})
         request.app[METRICS].store_errors.inc()
         return problem_response(

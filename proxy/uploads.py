@@ -144,9 +144,12 @@ class Uploads:
                         region=upload_region,
                     )
                 )
-        put_urls = await asyncio.gather(*(self._stage(pending) for pending in to_stage))
-        for pending, put_url in zip(to_stage, put_urls, strict=True):
-            files[pending.filename]["put_url"] = put_url
+        # One pending record per digest: the same bytes under two names are uploaded once, to
+        # one put_url (the record is created only if absent, never overwritten).
+        first_of = {pending.digest: pending for pending in reversed(to_stage)}
+        put_urls = dict(zip(first_of, await asyncio.gather(*map(self._stage, first_of.values())), strict=True))
+        for pending in to_stage:
+            files[pending.filename]["put_url"] = put_urls[pending.digest]
         await self.batches.save(batch)
         return batch.api_shape(files)
 
