@@ -12,6 +12,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 
 from proxy.config import Config, StoreLocation
@@ -238,3 +239,17 @@ async def test_a_stream_dropped_twice_is_resumed_twice(make_faulty: FaultyFactor
     assert hashlib.sha512(body).hexdigest() == LARGE_DIGEST
     key, last = artifact_key(LARGE_DIGEST), len(LARGE) - 1
     assert store.ranges_opened == [(key, 0, last), (key, BREAK_AFTER, last), (key, 2 * BREAK_AFTER, last)]
+
+
+async def test_a_stream_that_fails_for_good_mid_download_cuts_the_connection_at_once(
+    make_faulty: FaultyFactory,
+) -> None:
+    """After the status line no error body can follow: the client must see a short read at
+    once (tooltool.py then fails its size check), not wait for its own timeout."""
+    proxy, store = await streaming_proxy_with(make_faulty, LARGE)
+    store.break_stream(after=BREAK_AFTER, error=StoreUnavailable("access denied", transient=False))
+    async with asyncio.timeout(10):  # far below any client's own timeout
+        response = await proxy.session.get(f"{proxy.url}/sha512/{LARGE_DIGEST}")
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
