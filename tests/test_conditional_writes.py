@@ -5,8 +5,6 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,25 +13,12 @@ from proxy.config import Config, StoreLocation
 from proxy.storage import ObjectStore, PreconditionFailed
 from proxy.storage.cas import CONDITIONS_IGNORED_WARNING, probe_conditional_writes, update_object
 from proxy.storage.local import LocalStore
-from proxy.storage.s3 import S3Store
 from proxy.stores import open_location
 from tests.conftest import BUCKET, ProxyFactory
+from tests import test_store_contract
 
 KEY = "index/sha512/counter.json"
-
-
-@pytest.fixture
-async def store(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[ObjectStore]:
-    backend: ObjectStore
-    if store_kind == "local":
-        backend = LocalStore(tmp_path / "store")
-    else:
-        request.getfixturevalue("s3_bucket")
-        backend = await S3Store.connect(BUCKET, endpoint_url=request.getfixturevalue("moto_endpoint"))
-    try:
-        yield backend
-    finally:
-        await backend.close()
+store = test_store_contract.store  # the contract suite's fixture: a fresh store of each kind
 
 
 async def test_create_if_absent_refuses_an_existing_object(store: ObjectStore) -> None:
