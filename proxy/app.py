@@ -121,7 +121,7 @@ def create_app(
         app[STORE] = store
         app[INDEX] = index
         metrics.watch(index.cache.stats, app[AUTH])
-        app[DOWNLOADS] = Downloads(stores, index, config.scope_prefix, config.signed_url_ttl)
+        app[DOWNLOADS] = Downloads(stores, index, config.scope_prefix, config.signed_url_ttl, config.cloudfront)
         app[FILES] = Files(app[DOWNLOADS], BatchRecords(stores.home, index.journal), config.scope_prefix)
         proxy_base = (config.public_url or put_base_url) if config.uploads_through_proxy else None
         if config.uploads_through_proxy and proxy_base is None:

@@ -10,7 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from proxy.cloudfront import CloudFront
 
 DEFAULT_SCOPE_PREFIX = "project:releng:services/tooltool/api"
 DEFAULT_DATA_DIR = "./tooltool-data"
@@ -78,6 +82,7 @@ class Config:
     hawk_skew_seconds: int = 60
     sentry_dsn: str | None = field(default=None, repr=False)
     version_file: Path = Path("version.json")
+    cloudfront: "CloudFront | None" = field(default=None, repr=False)  # redirects go to CloudFront when set
 
     @property
     def streams_downloads(self) -> bool:
@@ -207,4 +212,29 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         upload_secret=secret.encode() if secret else secrets.token_bytes(32),
         sentry_dsn=env.get("SENTRY_DSN") or None,
         version_file=Path(env.get("TOOLTOOL_VERSION_FILE", "version.json")),
+        cloudfront=_cloudfront(env, streams=store.is_local or env.get("TOOLTOOL_DOWNLOAD") == "stream"),
     )
+
+
+CLOUDFRONT_VARIABLES = ("TOOLTOOL_CLOUDFRONT_URL", "TOOLTOOL_CLOUDFRONT_KEY_ID", "TOOLTOOL_CLOUDFRONT_PRIVATE_KEY")
+
+
+def _cloudfront(env: Mapping[str, str], *, streams: bool) -> "CloudFront | None":
+    given = [name for name in CLOUDFRONT_VARIABLES if env.get(name)]
+    if not given:
+        return None
+    if len(given) < len(CLOUDFRONT_VARIABLES):
+        raise ConfigError(f"{', '.join(CLOUDFRONT_VARIABLES)} go together; {', '.join(given)} alone cannot sign")
+    if streams:
+        raise ConfigError(
+            "TOOLTOOL_CLOUDFRONT_URL needs redirected downloads: an S3 store and TOOLTOOL_DOWNLOAD=redirect"
+        )
+    from proxy.cloudfront import CloudFront, CloudFrontKeyError, load_private_key
+
+    try:
+        key = load_private_key(env["TOOLTOOL_CLOUDFRONT_PRIVATE_KEY"])
+    except CloudFrontKeyError as exc:
+        raise ConfigError(f"TOOLTOOL_CLOUDFRONT_PRIVATE_KEY {exc}") from None
+    url = _url(env, "TOOLTOOL_CLOUDFRONT_URL")
+    assert url is not None
+    return CloudFront(url, env["TOOLTOOL_CLOUDFRONT_KEY_ID"], key)
