@@ -83,6 +83,7 @@ class Config:
     sentry_dsn: str | None = field(default=None, repr=False)
     version_file: Path = Path("version.json")
     cloudfront: "CloudFront | None" = field(default=None, repr=False)  # redirects go to CloudFront when set
+    log_flush_seconds: float = 0.2  # `serve` writes buffered log lines at least this often (0: each at once)
 
     @property
     def streams_downloads(self) -> bool:
@@ -213,6 +214,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         sentry_dsn=env.get("SENTRY_DSN") or None,
         version_file=Path(env.get("TOOLTOOL_VERSION_FILE", "version.json")),
         cloudfront=_cloudfront(env, streams=store.is_local or env.get("TOOLTOOL_DOWNLOAD") == "stream"),
+        log_flush_seconds=_number(env, "TOOLTOOL_LOG_FLUSH_SECONDS", 0.2),
     )
 
 
