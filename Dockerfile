@@ -27,4 +27,4 @@ USER app
 VOLUME /data
 EXPOSE 8000
 # A container must listen on every interface; TOOLTOOL_PUBLIC_URL tells clients where it is.
-CMD ["sh", "-c", "exec tooltool-proxy serve --host 0.0.0.0 --port \"$PORT\""]
+CMD ["sh", "-c", "exec tooltool-proxy serve --host 0.0.0.0 --port \"$PORT\" --workers auto"]
