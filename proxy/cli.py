@@ -74,7 +74,10 @@ def _serve(args: argparse.Namespace) -> int:
     if listener is not None:
         from proxy.workers import Supervisor
 
-        return Supervisor(listener, args.host, args.workers, os.environ).run()
+        try:
+            return Supervisor(listener, args.host, args.workers, os.environ).run()
+        finally:
+            flush_logs()
     app = create_app(config, put_base_url=base_url)
     init_sentry(config.sentry_dsn, str(app[VERSION].get("version")))
     try:

@@ -90,7 +90,9 @@ class Supervisor:
         fd = self.listener.fileno()
         command = [sys.executable, "-m", "proxy", "serve", "--host", self.host, "--port", str(self.port)]
         command += ["--listen-fd", str(fd)]
-        process = subprocess.Popen(command, pass_fds=(fd,), env=self.env)  # noqa: S603 - our own interpreter
+        # A process group of its own: a terminal's Ctrl-C reaches the supervisor only, which then
+        # sends each worker one SIGTERM (a second signal would cut aiohttp's graceful shutdown short).
+        process = subprocess.Popen(command, pass_fds=(fd,), env=self.env, process_group=0)  # noqa: S603
         self.workers[slot] = Worker(slot, process, time.monotonic())
         log.info("worker started", extra={"worker": slot, "worker_pid": process.pid})
 
