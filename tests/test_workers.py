@@ -163,14 +163,21 @@ def test_workers_share_one_upload_secret(serve: Callable[..., Served], tmp_path:
         path = tmp_path / f"file-{seen}.bin"
         path.write_bytes(os.urandom(1000))
         # Raises unless the PUT answers 200, whichever worker it reaches.
-        tooltool_client.upload(served.url + "/", auth, {path: "public"}, "Bug 1: upload")
+        batch = tooltool_client.upload(served.url + "/", auth, {path: "public"}, "Bug 1: upload")
+        put_urls.append(batch["files"][path.name]["put_url"])
         served.wait_for("the upload's log lines", lambda: len(served.summaries()) >= seen + 3)
         new = served.summaries()[seen:]
         post = next(r["Pid"] for r in new if r["Fields"]["method"] == "POST")
         put = next(r["Pid"] for r in new if r["Fields"]["method"] == "PUT")
         return bool(put != post)
 
+    put_urls: list[str] = []
     served.wait_for("a put_url used on the other worker", put_served_by_another_worker)
+    # The production log path (serve's own line builder) holds no credential either.
+    text = served.log.read_text()
+    access_token = json.loads(auth.read_text())["accessToken"]
+    for secret in (access_token, "Hawk ", "Authorization", *(url.split("?", 1)[1] for url in put_urls)):
+        assert secret not in text
 
 
 def _load_until_refused(url: str, answered: list[int], stop: threading.Event) -> None:
