@@ -15,7 +15,10 @@ setup(
     license="MPL-2.0",
     python_requires=">=3.11",
     packages=find_packages(include=["proxy", "proxy.*", "manifests", "manifests.*"]),
-    package_data={"proxy": ["py.typed", "openapi.json"], "manifests": ["py.typed"]},
+    package_data={
+        "proxy": ["py.typed", "openapi.json", "web/*.*", "web/js/*.js", "web/vendor/*/*"],
+        "manifests": ["py.typed"],
+    },
     install_requires=[
         "aiohttp>=3.14,<4",
         "aiobotocore>=3.10,<3.11",
@@ -29,6 +32,7 @@ setup(
         "tqdm>=4.66",
         # RSA keys for CloudFront signed URLs (botocore signs, cryptography holds the key).
         "cryptography>=42,<51",
+        "yarl>=1.9,<2",
     ],
     extras_require={
         "test": [
@@ -43,6 +47,8 @@ setup(
             "schemathesis>=4.32,<5",
             "jsonschema>=4.23,<5",
             "openapi-spec-validator>=0.7,<1",
+            # tests/browser: drives Debian's chromium (never a downloaded browser; see tests/browser/chromium.py).
+            "playwright>=1.49,<2",
         ],
         "dev": [
             "ruff>=0.6",

@@ -25,19 +25,24 @@ from proxy.context import (
     FILES,
     HTTP_SESSION,
     INDEX,
+    NOTICES,
     STORE,
     STORES,
     UPLOADS,
     VERSION,
 )
+from proxy.cors import setup_cors
 from proxy.downloads import Downloads
 from proxy.errors import STORE_RETRY_AFTER_SECONDS, HTTPProblem, problem_response
 from proxy.files import Files
-from proxy.handlers import downloads, files, openapi, ops, search, uploads
+from proxy.handlers import downloads, files, openapi, ops, search, uploads, web_api
+from proxy.handlers import web as web_page
 from proxy.index import FileIndex
 from proxy.metrics import METRICS, Metrics, serve_metrics
 from proxy.observability import Handler, request_summary
-from proxy.storage import StoreUnavailable
+from proxy.replay import ReplayGuard
+from proxy.storage import PreconditionFailed, StoreUnavailable
+from proxy.storage.cas import probe_conditional_writes
 from proxy.stores import StoreOpener, open_location, open_stores
 from proxy.uploads import Uploads, UploadSettings
 
@@ -51,7 +56,8 @@ async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResp
         return await handler(request)
     except HTTPProblem as exc:
         return problem_response(exc.status, exc.detail, exc.headers)
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, PreconditionFailed) as exc:
+        # PreconditionFailed here: a conditional write lost a race its caller does not retry.
         log.warning("object store unavailable", extra={"reason": str(exc)})
         request.app[METRICS].store_errors.inc()
         return problem_response(
@@ -104,6 +110,7 @@ def create_app(
     )
     app[METRICS] = metrics
     app[CONFIG] = config
+    app[NOTICES] = []
     app[VERSION] = _version_info(config.version_file)
     app[AUTH] = Authenticator(
         ClientsFile(config.clients_file),
@@ -120,6 +127,10 @@ def create_app(
         app[STORES] = stores
         app[STORE] = store
         app[INDEX] = index
+        warning = await probe_conditional_writes(store)
+        if warning is not None:
+            app[NOTICES].append(warning)
+        app[AUTH].replay_guard = ReplayGuard(store)
         metrics.watch(index.cache.stats, app[AUTH])
         app[DOWNLOADS] = Downloads(stores, index, config.scope_prefix, config.signed_url_ttl, config.cloudfront)
         app[FILES] = Files(app[DOWNLOADS], BatchRecords(stores.home, index.journal), config.scope_prefix)
@@ -148,6 +159,7 @@ def create_app(
 
     app.cleanup_ctx.append(resources)
     setup_routes(app)
+    setup_cors(app, config)
     return app
 
 
@@ -168,3 +180,14 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/__version__", ops.version)
     app.router.add_get("/metrics", serve_metrics)
     app.router.add_get("/openapi.json", openapi.serve_openapi)
+    setup_web_routes(app)
+
+
+def setup_web_routes(app: web.Application) -> None:
+    """The web page (proxy/web/) and the few calls it makes beyond the legacy API."""
+    app.router.add_get("/", web_page.page)
+    app.router.add_get("/ui/config.json", web_page.page_config)
+    app.router.add_get(r"/ui/{asset:[\s\S]+}", web_page.asset)
+    app.router.add_get("/auth/whoami", web_api.whoami)
+    app.router.add_get("/file/search", web_api.search_files_with_names)
+    app.router.add_get(r"/file/batches/sha512/{digest:[\s\S]*}", web_api.file_batches)

@@ -15,7 +15,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlparse, urlsplit
 
@@ -31,17 +31,33 @@ from taskcluster.utils import scopeMatch
 
 from proxy.clients import Client, ClientsFile
 from proxy.errors import HTTPProblem, unauthorized
+from proxy.replay import ReplayGuard
 
 # mohawk logs the full Authorization header at debug level; it must never reach our logs.
 logging.getLogger("mohawk").setLevel(logging.WARNING)
 
 MAX_TEMPORARY_CREDENTIAL_MS = 31 * 24 * 3600 * 1000
+MAX_NONCE_LENGTH = 64
+# The per-process memory of accepted nonces, in bytes (about 150 bytes an entry).
+NONCE_CACHE_BYTES = 64 * 1024 * 1024
+_NONCE_ENTRY_OVERHEAD = 100
+
+
+@dataclass(frozen=True)
+class HawkNonce:
+    """What identifies one Hawk request for replay protection."""
+
+    client_id: str
+    timestamp: int
+    nonce: str
 
 
 @dataclass(frozen=True)
 class Identity:
     client_id: str | None
     scopes: tuple[str, ...]
+    # Hawk requests only: claimed in the store by requests that change something.
+    hawk_nonce: HawkNonce | None = field(default=None, compare=False)
 
     @property
     def anonymous(self) -> bool:
@@ -199,6 +215,12 @@ def _hawk_mac(parsed: dict[str, str], token: str, hawk: HawkRequest) -> bytes:
     return base64.b64encode(hmac.new(token.encode("ascii"), normalized, hashlib.sha256).digest())
 
 
+def _nonce_of(parsed: dict[str, str], client_id: str | None = None) -> HawkNonce:
+    if len(parsed["nonce"]) > MAX_NONCE_LENGTH:
+        raise unauthorized(f"Hawk nonce is longer than {MAX_NONCE_LENGTH} characters")
+    return HawkNonce(client_id or parsed["id"], int(parsed["ts"]), parsed["nonce"])
+
+
 class Authenticator:
     def __init__(
         self,
@@ -213,7 +235,10 @@ class Authenticator:
         self.skew_seconds = skew_seconds
         self.taskcluster_root_url = taskcluster_root_url
         self.default_scheme = urlsplit(public_url).scheme if public_url else None
-        self._seen_nonces: TTLCache[tuple[str, str, str], bool] = TTLCache(maxsize=1_000_000, ttl=2 * skew_seconds + 1)
+        self._seen_nonces: TTLCache[tuple[str, str, str], int] = TTLCache(
+            maxsize=NONCE_CACHE_BYTES, ttl=2 * skew_seconds + 1, getsizeof=lambda size: size
+        )
+        self.replay_guard: ReplayGuard | None = None
         self._tc_auth: Any = None
         self.failures = 0
 
@@ -274,8 +299,18 @@ class Authenticator:
         key = (client_id, nonce, timestamp)
         if key in self._seen_nonces:
             return True
-        self._seen_nonces[key] = True
+        self._seen_nonces[key] = len(client_id) + len(nonce) + len(timestamp) + _NONCE_ENTRY_OVERHEAD
         return False
+
+    async def claim(self, identity: Identity) -> None:
+        """For a request that changes something: refuse it (401) if any replica sharing the
+        store accepted the same Hawk client, timestamp and nonce before."""
+        hawk = identity.hawk_nonce
+        if hawk is None or self.replay_guard is None:
+            return
+        if not await self.replay_guard.claim(hawk.client_id, hawk.timestamp, hawk.nonce):
+            self.failures += 1
+            raise unauthorized("Hawk nonce was already used (replayed request)")
 
     def _verify_locally(self, hawk: HawkRequest) -> Identity:
         parsed = parse_hawk_header(hawk.header)
@@ -295,25 +330,29 @@ class Authenticator:
             self._check_hawk(parsed, header_id, token, hawk)
         except ValueError:
             raise unauthorized("malformed Hawk request") from None
-        return Identity(header_id, _restrict_to_authorized(scopes, ext))
+        return Identity(header_id, _restrict_to_authorized(scopes, ext), _nonce_of(parsed))
 
     def _check_hawk(self, parsed: dict[str, str], client_id: str, token: str, hawk: HawkRequest) -> None:
-        """What mohawk.Receiver checks, in its order (MAC, payload hash, nonce, timestamp), without
-        its cost: it formats debug messages (pprint included) whether or not they are logged, and
-        parses the header a second time. Raises ValueError for values that cannot be used."""
+        """What mohawk.Receiver checks (MAC, payload hash, timestamp, nonce; the timestamp before the
+        nonce, unlike mohawk, so that nothing is remembered of stale requests), without its cost:
+        it formats debug messages (pprint included) whether or not they are logged, and parses
+        the header a second time. Raises ValueError for values that cannot be used."""
         if not hmac.compare_digest(_hawk_mac(parsed, token, hawk), parsed["mac"].encode()):
             raise unauthorized("Hawk MAC does not match")
         if "hash" in parsed or hawk.content or hawk.content_type:
             ours = mohawk.util.calculate_payload_hash(hawk.content, "sha256", hawk.content_type)
             if not hmac.compare_digest(ours, parsed.get("hash", "").encode()):
                 raise unauthorized("Hawk payload hash does not match the body")
-        if self._seen_nonce(client_id, parsed["nonce"], parsed["ts"]):
-            raise unauthorized("Hawk nonce was already used (replayed request)")
+        # The timestamp before the nonce: nothing is remembered of a request outside the window.
         if abs(int(parsed["ts"]) - int(time.time())) > self.skew_seconds:
             raise unauthorized("Hawk timestamp is outside the allowed clock skew")
+        if len(parsed["nonce"]) > MAX_NONCE_LENGTH:
+            raise unauthorized(f"Hawk nonce is longer than {MAX_NONCE_LENGTH} characters")
+        if self._seen_nonce(client_id, parsed["nonce"], parsed["ts"]):
+            raise unauthorized("Hawk nonce was already used (replayed request)")
 
     async def _verify_remotely(self, hawk: HawkRequest) -> Identity:
-        parse_hawk_header(hawk.header)  # refuse garbage here rather than spend a call on it
+        parsed = parse_hawk_header(hawk.header)  # refuse garbage here rather than spend a call on it
         payload = {
             "method": hawk.method.lower(),
             "resource": hawk.resource,
@@ -337,7 +376,12 @@ class Authenticator:
         scopes = result.get("scopes", [])
         if not isinstance(scopes, list):
             raise AuthServiceUnavailable("malformed answer")
-        return Identity(str(result.get("clientId")), tuple(str(s) for s in scopes))
+        identity = Identity(str(result.get("clientId")), tuple(str(s) for s in scopes))
+        try:
+            # The auth service checked the timestamp; the nonce is ours to guard.
+            return replace(identity, hawk_nonce=_nonce_of(parsed, identity.client_id))
+        except ValueError:
+            raise unauthorized("malformed Hawk request") from None
 
     async def ping(self) -> None:
         """Raise AuthServiceUnavailable unless the configured auth service answers."""

@@ -7,6 +7,7 @@ from manifests import Batch, ValidationError
 from proxy.journal import Journal
 from proxy.keys import batch_key
 from proxy.storage import ObjectStore
+from proxy.storage.cas import update_object
 
 log = logging.getLogger("tooltool.batches")
 
@@ -17,8 +18,17 @@ class BatchRecords:
         self.journal = journal
 
     async def save(self, batch: Batch) -> None:
-        await self.store.write(batch_key(batch.id), batch.to_json())
+        """Write a new batch record; never over another (ids are random: a clash is refused)."""
+        await self.store.write(batch_key(batch.id), batch.to_json(), if_absent=True)
         await self.journal.append("batch", json.loads(batch.to_json()))
+
+    async def put(self, batch: Batch) -> None:
+        """Write the batch record whole, over whatever is there (`import-legacy` owns the records
+        it imports), as a compare-and-swap; journaled when it changed."""
+        wanted = batch.to_json()
+        updated = await update_object(self.store, batch_key(batch.id), lambda _current: wanted)
+        if updated.written:
+            await self.journal.append("batch", json.loads(wanted))
 
     async def get(self, batch_id: int) -> Batch | None:
         data = await self.store.read(batch_key(batch_id))

@@ -164,6 +164,9 @@ class CatalogState:
         self._unsorted = False
         self._filenames: TextIndex | None = None  # in digest order
         self._batch_texts: TextIndex | None = None  # author and message, newest first
+        # digest -> ids of the batches that uploaded it; built by the first look-up (the web
+        # page's file view), then kept current.
+        self._holders: dict[str, list[int]] | None = None
 
     def _is_newer(self, digest: str, changed: str) -> bool:
         """Whether a record with key `changed` is newer than the index facts known for the file."""
@@ -210,7 +213,14 @@ class CatalogState:
             self._batch_ids.append(batch.id)
             self._unsorted = True
             self._batch_texts = None
+            if self._holders is not None:
+                self._hold(batch)
         self.batches[batch.id] = batch
+
+    def _hold(self, batch: BatchFacts) -> None:
+        assert self._holders is not None
+        for digest in {digest for _, digest in batch.files}:
+            self._holders.setdefault(digest, []).append(batch.id)
 
     def apply_record(self, record: JournalRecord) -> None:
         """One journal record (invalid ones are logged and skipped); the position is the caller's."""
@@ -278,8 +288,22 @@ class CatalogState:
 
     def find_batches(self, query: str, readable: Collection[Visibility], limit: int) -> list[BatchMatch]:
         """Batches whose author or message contains `query`, newest first, with their visible files."""
+        return self._visible_batches(self._batches_matching(query) if readable else iter(()), readable, limit)
+
+    def find_batches_holding(self, digest: str, readable: Collection[Visibility], limit: int) -> list[BatchMatch]:
+        """Batches that uploaded the file `digest`, newest first, with their visible files."""
+        if self._holders is None:
+            self._holders = {}
+            for batch in self.batches.values():
+                self._hold(batch)
+        ids = sorted(self._holders.get(digest, ()), reverse=True)
+        return self._visible_batches((self.batches[batch_id] for batch_id in ids), readable, limit)
+
+    def _visible_batches(
+        self, batches: Iterator[BatchFacts], readable: Collection[Visibility], limit: int
+    ) -> list[BatchMatch]:
         found = []
-        for batch in self._batches_matching(query) if readable else ():
+        for batch in batches:
             visible = []
             for name, digest in batch.files:
                 facts = self.files.get(digest)
@@ -378,15 +402,23 @@ class Catalog:
         if self._state is not None:
             self._state.apply_record(record)
 
-    async def search_files(self, query: str, readable: Collection[Visibility]) -> list[dict[str, Any]]:
+    async def search_files(
+        self, query: str, readable: Collection[Visibility], *, detailed: bool = False
+    ) -> list[dict[str, Any]]:
         """The `file` shapes of up to SEARCH_RESULT_LIMIT files matching `query` that a caller
-        who may download `readable` visibilities may see."""
+        who may download `readable` visibilities may see. `detailed` (the web page's search)
+        adds each file's `filenames` and `instances`, looking every result up in the index (the
+        cached lookup downloads use)."""
         state = await self.current()
         found = state.find_files(query, readable, SEARCH_RESULT_LIMIT)
-        confirmed = await self._confirm(readable, [digest for digest, _ in found])
+        digests = [digest for digest, _ in found]
+        confirmed = await (self._lookup(digests) if detailed else self._confirm(readable, digests))
         records = []
         for digest, facts in found:
             record = self._shown(digest, facts, confirmed, readable)
+            if record is not None and detailed:
+                entry = confirmed.get(digest)
+                record |= {"filenames": facts.filenames, "instances": list(entry.instances) if entry else []}
             if record is not None:
                 records.append(record)
         return records
@@ -395,7 +427,16 @@ class Catalog:
         """The `batch` shapes of up to SEARCH_RESULT_LIMIT batches matching `query`, each with
         the files the caller may see; batches with none are left out."""
         state = await self.current()
-        found = state.find_batches(query, readable, SEARCH_RESULT_LIMIT)
+        return await self._batch_results(state.find_batches(query, readable, SEARCH_RESULT_LIMIT), readable)
+
+    async def batches_holding(self, digest: str, readable: Collection[Visibility]) -> list[dict[str, Any]]:
+        """The `batch` shapes of up to SEARCH_RESULT_LIMIT batches that uploaded `digest`, newest
+        first, each with the files the caller may see."""
+        state = await self.current()
+        found = state.find_batches_holding(digest, readable, SEARCH_RESULT_LIMIT)
+        return await self._batch_results(found, readable)
+
+    async def _batch_results(self, found: list[BatchMatch], readable: Collection[Visibility]) -> list[dict[str, Any]]:
         digests = sorted({digest for match in found for _, digest, _ in match.files})
         confirmed = await self._confirm(readable, digests)
         results = []
@@ -418,6 +459,9 @@ class Catalog:
         not see internal files; nothing to confirm for callers who may see internal ones."""
         if Visibility.INTERNAL in readable:
             return {}
+        return await self._lookup(digests)
+
+    async def _lookup(self, digests: list[str]) -> dict[str, IndexEntry | None]:
         entries = await map_concurrently(self.index.lookup, digests, STORE_CONCURRENCY)
         return dict(zip(digests, entries, strict=True))
 
@@ -489,21 +533,33 @@ class Catalog:
         state.apply_listed(keys, [record for record in records if record is not None])
 
     async def read_snapshot(self) -> CatalogState | None:
-        data = await self.store.read(SNAPSHOT_KEY)
-        if data is None:
+        state, _etag = await self.read_snapshot_versioned()
+        return state
+
+    async def read_snapshot_versioned(self) -> tuple[CatalogState | None, str | None]:
+        """The snapshot (None when missing or unreadable) and the ETag of the object read (None
+        when there is none): what `write_snapshot` must find unchanged to replace it."""
+        found = await self.store.read_versioned(SNAPSHOT_KEY)
+        if found is None:
             log.info("no catalog snapshot yet; reading the whole journal", extra={"key": SNAPSHOT_KEY})
-            return None
+            return None, None
         try:
             # Parsing 100,000 entries takes a while: off the event loop, which keeps serving.
-            return await asyncio.to_thread(CatalogState.from_snapshot, data)
+            return await asyncio.to_thread(CatalogState.from_snapshot, found.data), found.etag
         except (ValueError, EOFError, gzip.BadGzipFile) as exc:
             log.error(
                 "unreadable catalog snapshot; search shows only the journal until "
                 "`tooltool-proxy catalog rebuild` writes a new one",
                 extra={"key": SNAPSHOT_KEY, "reason": str(exc)},
             )
-            return None
+            return None, found.etag
 
-    async def write_snapshot(self, state: CatalogState) -> None:
+    async def write_snapshot(self, state: CatalogState, replacing: str | None) -> None:
+        """Write the snapshot only over the one with ETag `replacing` (None: only if there is
+        none): a compaction racing another never loses what the other folded in. Raises
+        PreconditionFailed when the snapshot changed meanwhile."""
         data = await asyncio.to_thread(state.to_snapshot)
-        await self.store.write(SNAPSHOT_KEY, data, "application/gzip")
+        if replacing is None:
+            await self.store.write(SNAPSHOT_KEY, data, "application/gzip", if_absent=True)
+        else:
+            await self.store.write(SNAPSHOT_KEY, data, "application/gzip", if_match=replacing)

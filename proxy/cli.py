@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from proxy import preflight, uploader
 from proxy.admin import catalog_cmds, import_cmds, index_cmds, legacy, maintenance, replicate
 from proxy.clients import ClientsFile, ClientsFileError, add_bearer_token, add_client, write_private_json
 from proxy.config import Config, ConfigError, load_config
@@ -19,7 +20,7 @@ from proxy.config import Config, ConfigError, load_config
 log = logging.getLogger("tooltool.cli")
 
 # Admin command modules (proxy/admin/*), each adding its subcommands with register().
-ADMIN_MODULES: list[Any] = [catalog_cmds, index_cmds, import_cmds, legacy, maintenance, replicate]
+ADMIN_MODULES: list[Any] = [catalog_cmds, index_cmds, import_cmds, legacy, maintenance, replicate, uploader]
 
 TOOLTOOL_ACTIONS = ("download/public", "download/internal", "upload/public", "upload/internal", "manage")
 
@@ -58,6 +59,7 @@ def _serve(args: argparse.Namespace) -> int:
         from proxy.workers import set_parent_death_signal
 
         set_parent_death_signal()
+    preflight.refuse_unreachable_put_urls(config, args.host, port)
     listener = None
     if args.workers > 1:
         from proxy.workers import bind
@@ -65,6 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
         listener = bind(args.host, port)
         port = listener.getsockname()[1]
     base_url = config.public_url or f"http://{args.host}:{port}"
+    preflight.check_store_writable(config)
     created = None if worker else ensure_embedded_admin(config)
     if config.clients_file is not None:
         ClientsFile(config.clients_file)  # fail now, with one line, if it is malformed
@@ -98,9 +101,10 @@ def _print_banner(config: Config, base_url: str, created: Path | None, workers: 
         auth_file = created or Path(config.store.path) / "admin-auth.json"
         print(f"  clients file: {config.clients_file}", file=sys.stderr)
         if auth_file.exists():
-            print(f"  admin credentials for tooltool.py: {auth_file}", file=sys.stderr)
+            note, client_auth_file = preflight.admin_auth_for_clients(auth_file)
+            print(f"  admin credentials for tooltool.py: {auth_file}{note}", file=sys.stderr)
             print(
-                f"  try: python tooltool.py --url {base_url}/ --authentication-file {auth_file} "
+                f"  try: python tooltool.py --url {base_url}/ --authentication-file {client_auth_file} "
                 'upload --message "Bug 1: my first upload"',
                 file=sys.stderr,
             )

@@ -7,9 +7,9 @@ Bearer tokens are stored only as SHA-256 digests. The file is re-read when its m
 time changes, so `tooltool-proxy clients add` takes effect without a restart.
 """
 
-import contextlib
 import hashlib
 import json
+import logging
 import os
 import secrets
 import time
@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 RECHECK_SECONDS = 1.0
+RELOAD_FAILED_WARNING = "the clients file could not be reloaded; the last good version is in use"
+
+log = logging.getLogger("tooltool.clients")
 
 
 class ClientsFileError(Exception):
@@ -82,6 +85,7 @@ class ClientsFile:
         self._checked = 0.0
         self._clients: dict[str, Client] = {}
         self._tokens: dict[str, BearerToken] = {}
+        self.reload_problem: str | None = None  # why the last reload failed, while it does
         self.reload()
 
     def reload(self) -> None:
@@ -109,9 +113,14 @@ class ClientsFile:
         now = time.monotonic()
         if now - self._checked >= RECHECK_SECONDS:
             self._checked = now
-            # A half-edited file must not lock everyone out: keep the last good version.
-            with contextlib.suppress(ClientsFileError):
+            # A half-edited file must not lock everyone out: keep the last good version, and say
+            # so (in the log at every recheck, and in /__heartbeat__) until it is fixed.
+            try:
                 self.reload()
+                self.reload_problem = None
+            except ClientsFileError as exc:
+                self.reload_problem = str(exc)
+                log.error(RELOAD_FAILED_WARNING, extra={"reason": str(exc)})
 
     def client(self, client_id: str) -> Client | None:
         self._refresh()

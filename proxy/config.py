@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 DEFAULT_SCOPE_PREFIX = "project:releng:services/tooltool/api"
 DEFAULT_DATA_DIR = "./tooltool-data"
+DEFAULT_BUG_URL = "https://bugzilla.mozilla.org/show_bug.cgi?id={}"
 
 
 class ConfigError(Exception):
@@ -82,6 +83,11 @@ class Config:
     hawk_skew_seconds: int = 60
     sentry_dsn: str | None = field(default=None, repr=False)
     version_file: Path = Path("version.json")
+    store_retry_deadline: float = 10.0  # seconds a store call may spend retrying transient errors
+    # The web page (proxy/handlers/web.py): where "Bug N" in a batch message links to ({} is N).
+    bug_url: str = DEFAULT_BUG_URL
+    # Origins allowed to call the JSON API from a browser (proxy/cors.py); empty: no CORS at all.
+    cors_origins: tuple[str, ...] = ()
     cloudfront: "CloudFront | None" = field(default=None, repr=False)  # redirects go to CloudFront when set
     log_flush_seconds: float = 0.2  # `serve` writes buffered log lines at least this often (0: each at once)
 
@@ -213,9 +219,34 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         upload_secret=secret.encode() if secret else secrets.token_bytes(32),
         sentry_dsn=env.get("SENTRY_DSN") or None,
         version_file=Path(env.get("TOOLTOOL_VERSION_FILE", "version.json")),
+        store_retry_deadline=_number(env, "TOOLTOOL_STORE_RETRY_DEADLINE", 10.0),
+        bug_url=_bug_url(env),
+        cors_origins=_cors_origins(env),
         cloudfront=_cloudfront(env, streams=store.is_local or env.get("TOOLTOOL_DOWNLOAD") == "stream"),
         log_flush_seconds=_number(env, "TOOLTOOL_LOG_FLUSH_SECONDS", 0.2),
     )
+
+
+def _bug_url(env: Mapping[str, str]) -> str:
+    value = env.get("TOOLTOOL_BUG_URL") or DEFAULT_BUG_URL
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or value.count("{}") != 1:
+        raise ConfigError(f"TOOLTOOL_BUG_URL={value!r} must be an http(s) URL with one {{}} for the bug number")
+    return value
+
+
+def _cors_origins(env: Mapping[str, str]) -> tuple[str, ...]:
+    """`*`, or origins (scheme://host[:port]) separated by spaces or commas."""
+    value = env.get("TOOLTOOL_CORS_ORIGINS", "")
+    origins = tuple(value.replace(",", " ").split())
+    for origin in origins:
+        parts = urlsplit(origin)
+        is_origin = parts.scheme in ("http", "https") and parts.netloc and parts.path in ("", "/") and not parts.query
+        if origin != "*" and not is_origin:
+            raise ConfigError(f"TOOLTOOL_CORS_ORIGINS item {origin!r} is not an origin; use scheme://host[:port] or *")
+    if "*" in origins and len(origins) > 1:
+        raise ConfigError("TOOLTOOL_CORS_ORIGINS is * or a list of origins, not both")
+    return tuple(origin.rstrip("/") for origin in origins)
 
 
 CLOUDFRONT_VARIABLES = ("TOOLTOOL_CLOUDFRONT_URL", "TOOLTOOL_CLOUDFRONT_KEY_ID", "TOOLTOOL_CLOUDFRONT_PRIVATE_KEY")

@@ -26,13 +26,17 @@ FILES = web.AppKey("files", Files)
 UPLOADS = web.AppKey("uploads", Uploads)
 HTTP_SESSION = web.AppKey("http_session", aiohttp.ClientSession)
 VERSION = web.AppKey("version", dict[str, Any])
+NOTICES = web.AppKey("notices", list[str])  # what /__heartbeat__ warns operators of, found at start-up
 IDENTITY = web.RequestKey("identity", Identity)
 
 
-async def identify(request: web.Request) -> Identity:
-    """The caller's identity, verified once per request."""
+async def identify(request: web.Request, *, changes_state: bool = False) -> Identity:
+    """The caller's identity, verified once per request. For a request that changes something
+    its Hawk nonce is also claimed across replicas (a replay anywhere is 401)."""
     identity = request.get(IDENTITY)
     if identity is None:
         identity = await request.app[AUTH].identify(request)
+        if changes_state:
+            await request.app[AUTH].claim(identity)
         request[IDENTITY] = identity
     return identity

@@ -76,14 +76,26 @@ class Files:
             raise not_found()
         if not operations:
             return file_with_instances(entry)
-        updated = entry
-        for operation in operations:
-            updated = apply_operation(updated, operation)
+        held: set[str] = set(entry.instances)
+
+        def apply_all(current: IndexEntry | None) -> IndexEntry:
+            # Applied to whatever the index holds when the write lands (compare-and-swap), so a
+            # concurrent commit's region and filename stay; bytes without a (valid) index
+            # object get one.
+            updated = current or entry
+            held.update(updated.instances)
+            for operation in operations:
+                updated = apply_operation(updated, operation)
+            return updated
+
         # The index goes first: from now on downloads answer 404 rather than point at bytes that
         # are going away, and if a deletion fails half-way the file can still be uploaded again.
-        await self.index.save(updated)
+        updated = await self.index.update(digest, apply_all, replace_invalid=True)
+        assert updated is not None  # apply_all always gives an entry
+        if any(isinstance(operation, SetVisibility) for operation in operations):
+            await self.index.retag(digest)
         if any(isinstance(operation, DeleteInstances) for operation in operations):
-            for store in self._stores_holding(entry.instances):
+            for store in self._stores_holding(tuple(sorted(held))):
                 await store.delete(artifact_key(digest))
         self.downloads.forget(digest)
         return file_with_instances(updated)

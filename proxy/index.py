@@ -3,7 +3,7 @@
 Two index modes (TOOLTOOL_INDEX):
 - objects: the index object `index/sha512/<d>.json` says everything, visibility included.
 - tags: the visibility is the object tag `visibility` on `sha512/<d>` itself, set only by the
-  proxy (the commit's copy, `save`) or by admins; size and instances come from the bytes;
+  proxy (the commit's copy, `retag`) or by admins; size and instances come from the bytes;
   filenames, upload time and author from the index object when there is one.
 
 Fail closed in both: bytes without a valid index object (objects) or without a valid
@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 
 from cachetools import TTLCache
@@ -22,15 +23,20 @@ from cachetools import TTLCache
 from manifests import IndexEntry, ValidationError, Visibility, parse_visibility
 from proxy.cache import LookupCache
 from proxy.config import IndexMode
-from proxy.journal import Journal
+from proxy.journal import Journal, journal_key
 from proxy.keys import artifact_key, index_key
 from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore
+from proxy.storage.cas import update_object
 from proxy.stores import Stores
 
 log = logging.getLogger("tooltool.index")
 
 NEGATIVE_TTL_SECONDS = 5.0
 VISIBILITY_TAG = "visibility"
+
+RETAG_ROUNDS = 5
+
+IndexChange = Callable[[IndexEntry | None], IndexEntry | None]
 
 
 class FileIndex:
@@ -41,7 +47,7 @@ class FileIndex:
     - objects mode: 1 GET of the index object; R HEADs more only when it is missing or invalid.
     - tags mode: R + 2 in two round trips: the index object GET and R HEADs at once, then one
       GetObjectTagging on the first region that holds the bytes.
-    `save` in tags mode adds, per region holding the bytes, a GetObjectTagging and, when the
+    `retag` (tags mode) adds, per region holding the bytes, a GetObjectTagging and, when the
     visibility changes, a PutObjectTagging.
     """
 
@@ -135,14 +141,73 @@ class FileIndex:
             return {VISIBILITY_TAG: visibility.value}
         return None
 
-    async def save(self, entry: IndexEntry) -> None:
-        """Write the entry (and in tags mode the visibility tag on the bytes in every region),
-        journal it, and make this replica see it at once."""
-        await self.store.write(index_key(entry.digest), entry.to_json())
-        if self.mode is IndexMode.TAGS:
+    async def update(self, digest: str, change: IndexChange, *, replace_invalid: bool = False) -> IndexEntry | None:
+        """Change the index object by compare-and-swap (DESIGN.md §6) and return the entry stored
+        afterwards; journal it and make this replica see it at once.
+
+        `change(current)` gets the stored entry (None when there is none) and returns the new one,
+        or None to leave it; it may run several times, so it must merge only what its operation
+        owns into what it is given. An invalid (hand-edited) index object is passed as None with
+        `replace_invalid`; otherwise it is left as it is and None is returned.
+        """
+        key = index_key(digest)
+        journal_keys: list[str] = []
+
+        def change_bytes(data: bytes | None) -> bytes | None:
+            current = None
+            if data is not None:
+                try:
+                    current = IndexEntry.from_json(data, digest)
+                except ValidationError as exc:
+                    if not replace_invalid:
+                        log.warning("invalid index object left as it is", extra={"key": key, "reason": str(exc)})
+                        self.invalid[key] = str(exc)
+                        return None
+            new = change(current)
+            if new is None:
+                return None
+            # Taken before each attempt: the write that succeeds has a journal key later than
+            # that of every write it read (see Journal.append).
+            journal_keys.append(journal_key())
+            return new.to_json()
+
+        updated = await update_object(self.store, key, change_bytes)
+        if updated.stored is None:
+            return None
+        try:
+            entry = IndexEntry.from_json(updated.stored.data, digest)
+        except ValidationError:
+            return None  # the invalid object, left alone
+        if updated.written:
+            self.invalid.pop(key, None)
+            self.cache.invalidate(digest)
+            await self.journal.append("file", json.loads(updated.stored.data), key=journal_keys[-1])
+        return entry
+
+    async def save(self, entry: IndexEntry) -> IndexEntry:
+        """Write `entry` whole, over whatever index object is there (as an admin's hand edit
+        would), and make the tags follow it."""
+        saved = await self.update(entry.digest, lambda _current: entry, replace_invalid=True)
+        await self.retag(entry.digest)
+        assert saved is not None
+        return saved
+
+    async def retag(self, digest: str) -> None:
+        """Tags mode: make the visibility tag of the bytes, in every region holding them, that of
+        the index object (PATCH, `index set-visibility`, and a commit that raced a PATCH; commits
+        never retag bytes otherwise). S3 has no conditional tag write, so each round reads the
+        index object again after tagging and repeats while it changed: the tags end as the last
+        acknowledged visibility, whatever order concurrent taggers ran in."""
+        if self.mode is not IndexMode.TAGS:
+            return
+        tagged: Visibility | None = None
+        for _ in range(RETAG_ROUNDS):
+            entry = await self.read_entry(digest)
+            if entry is None or entry.visibility is tagged:
+                break
             await asyncio.gather(*(self._tag(store, entry) for store in self.stores.regions.values()))
-        self.cache.invalidate(entry.digest)
-        await self.journal.append("file", json.loads(entry.to_json()))
+            tagged = entry.visibility
+        self.cache.invalidate(digest)
 
     async def _tag(self, store: ObjectStore, entry: IndexEntry) -> None:
         """Set the visibility tag on the bytes in `store`, keeping any other tags admins set."""

@@ -145,9 +145,12 @@ class Journal:
     def subscribe(self, listener: Listener) -> None:
         self._listeners.append(listener)
 
-    async def append(self, kind: str, doc: dict[str, Any]) -> str:
-        key = journal_key()
-        await self.store.write(key, json.dumps({"kind": kind, "doc": doc}, sort_keys=True).encode())
+    async def append(self, kind: str, doc: dict[str, Any], key: str | None = None) -> str:
+        """Write the record (at `key`, a journal_key() taken earlier, or a new one) and tell the
+        listeners. A writer taking the key just before its compare-and-swap succeeds gets keys
+        in the order of its writes (see FileIndex.update)."""
+        key = journal_key() if key is None else key
+        await self.store.write(key, json.dumps({"kind": kind, "doc": doc}, sort_keys=True).encode(), if_absent=True)
         record = JournalRecord(key, kind, doc)
         for listener in self._listeners:
             try:

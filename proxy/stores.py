@@ -14,6 +14,7 @@ from pathlib import Path
 from proxy.config import Config, StoreLocation
 from proxy.storage import ObjectStore
 from proxy.storage.local import LocalStore
+from proxy.storage.retrying import RetryingStore
 
 
 @dataclass
@@ -69,13 +70,18 @@ async def open_location(location: StoreLocation, region: str, config: Config) ->
 
 
 async def open_stores(config: Config, opener: StoreOpener = open_location) -> Stores:
+    """Every store of the deployment, each retrying transient errors within the configured deadline."""
+
+    async def open_one(location: StoreLocation, region: str) -> ObjectStore:
+        return RetryingStore(await opener(location, region, config), config.store_retry_deadline)
+
     if not config.regions:
         name = "local" if config.store.is_local else config.s3_region
-        home = await opener(config.store, name, config)
+        home = await open_one(config.store, name)
         return Stores(home=home, regions={name: home})
     regions: dict[str, ObjectStore] = {}
     for region in config.regions:
-        regions[region.name] = await opener(region.store, region.name, config)
+        regions[region.name] = await open_one(region.store, region.name)
     first = config.regions[0]
-    home = regions[first.name] if config.store == first.store else await opener(config.store, first.name, config)
+    home = regions[first.name] if config.store == first.store else await open_one(config.store, first.name)
     return Stores(home=home, regions=regions)

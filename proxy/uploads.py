@@ -18,9 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from weakref import WeakValueDictionary
 
-from manifests import Batch, IndexEntry, PendingUpload, UploadRequest, ValidationError
+from manifests import Batch, IndexEntry, PendingUpload, UploadRequest, ValidationError, Visibility
 from proxy.auth import Identity
 from proxy.batches import BatchRecords
+from proxy.config import IndexMode
 from proxy.errors import HTTPProblem, bad_request, forbidden, not_found
 from proxy.index import FileIndex
 from proxy.keys import artifact_key, pending_key, staging_key, staging_prefix, verifying_key
@@ -143,15 +144,18 @@ class Uploads:
                         region=upload_region,
                     )
                 )
-        put_urls = await asyncio.gather(*(self._stage(pending) for pending in to_stage))
-        for pending, put_url in zip(to_stage, put_urls, strict=True):
-            files[pending.filename]["put_url"] = put_url
+        # One pending record per digest: the same bytes under two names are uploaded once, to
+        # one put_url (the record is created only if absent, never overwritten).
+        first_of = {pending.digest: pending for pending in reversed(to_stage)}
+        put_urls = dict(zip(first_of, await asyncio.gather(*map(self._stage, first_of.values())), strict=True))
+        for pending in to_stage:
+            files[pending.filename]["put_url"] = put_urls[pending.digest]
         await self.batches.save(batch)
         return batch.api_shape(files)
 
     async def _stage(self, pending: PendingUpload) -> str:
         """Record the pending upload; return the URL its bytes are to be PUT to."""
-        await self.store.write(pending_key(pending.digest, pending.batch_id), pending.to_json())
+        await self.store.write(pending_key(pending.digest, pending.batch_id), pending.to_json(), if_absent=True)
         return await self._put_url(pending)
 
     async def _put_url(self, pending: PendingUpload) -> str:
@@ -211,20 +215,32 @@ class Uploads:
         return sorted(pending, key=lambda p: p.batch_id, reverse=True)
 
     async def _verify_and_commit(self, digest: str, identity: Identity) -> bool:
-        pending = await self._pending_uploads(digest)
-        if not pending:
+        every_pending = await self._pending_uploads(digest)
+        if not every_pending:
             entry = await self.index.load(digest)
             if entry is not None and entry.has_instances:
                 if not identity.has_scope(self._scope(entry.visibility)):
                     raise forbidden()
                 return True
             raise not_found("No upload of this file is pending; start one with POST /upload.")
-        if not identity.has_all(self._scope(v) for v in sorted({p.visibility for p in pending})):
+        # Records of a visibility the caller may not upload are someone else's to commit.
+        pending = [upload for upload in every_pending if identity.has_scope(self._scope(upload.visibility))]
+        if not pending:
             raise forbidden()
 
-        waiting = False
+        # Regions whose bytes the index lists were committed (verified) before: a pending upload
+        # there only adds its filename. Elsewhere the staged bytes are verified, newest first.
+        entry = await self.index.read_entry(digest)
+        stored_in = set(entry.instances) if entry is not None else set()
+        committed = waiting = False
         problem: HTTPProblem | None = None
         for upload in pending:
+            region = self.stores.region(upload.region)
+            if region in stored_in:
+                await self._record_instance(upload, upload.visibility)
+                await self._discard(upload)
+                committed = True
+                continue
             staged = await self._region_store(upload.region).head(staging_key(digest, upload.batch_id))
             if staged is None:
                 if self.clock() <= upload.expires:
@@ -235,33 +251,43 @@ class Uploads:
                 continue
             try:
                 if await self._commit_if_valid(upload, staged):
-                    return True
-                waiting = True
+                    stored_in.add(region)
+                    committed = True
+                else:
+                    waiting = True
             except HTTPProblem as exc:
                 problem = exc
+        if committed:
+            return True
         if waiting:
             # Another pending upload of the same bytes (say, from a batch abandoned after a
-            # crash) may never arrive; a file that is already stored is complete all the same.
+            # crash, or one another replica is committing right now) may never arrive here; a
+            # file that is stored is complete all the same.
             stored = await self.index.read_entry(digest)
             return stored is not None and stored.has_instances
         assert problem is not None
         raise problem
 
     async def _commit_if_valid(self, upload: PendingUpload, staged: ObjectInfo) -> bool:
-        digest = upload.digest
-        store = self._region_store(upload.region)
+        """Verify the staged bytes and commit them. This attempt hashes a copy under a key of its
+        own, which no uploader, other attempt or replica writes, and commits exactly that copy."""
         if staged.size != upload.size:
             await self._discard(upload)
             raise _size_mismatch(upload, staged.size)
-        # The uploader keeps its put_url and may rewrite the staging key at any time, even back to
-        # bytes with the ETag that was hashed (on S3 the ETag is the MD5 of the content). So hash
-        # a copy that only the proxy can write, and commit exactly that copy.
-        verifying = verifying_key(digest, upload.batch_id)
+        store = self._region_store(upload.region)
+        verifying = verifying_key(upload.digest, upload.batch_id, secrets.token_hex(8))
         try:
-            await store.copy_if_unchanged(staged.key, verifying, staged.etag, staged.size)
-        except (PreconditionFailed, ObjectNotFound):
-            # Replaced or removed since we looked at it: look again on the client's next call.
-            return False
+            try:
+                await store.copy_if_unchanged(staged.key, verifying, staged.etag, staged.size)
+            except (PreconditionFailed, ObjectNotFound):
+                # Replaced or removed since we looked at it: look again on the client's next call.
+                return False
+            return await self._verify_copy(upload, store, verifying)
+        finally:
+            await store.delete(verifying)
+
+    async def _verify_copy(self, upload: PendingUpload, store: ObjectStore, verifying: str) -> bool:
+        digest = upload.digest
         copy = await store.head(verifying)
         if copy is None:
             return False
@@ -275,38 +301,58 @@ class Uploads:
         if actual != digest:
             await self._discard(upload)
             raise bad_request(f"The bytes uploaded for {upload.filename} do not hash to its sha512 digest")
-        # In tags mode the visibility tag arrives in the same copy as the bytes: never a moment
-        # when sha512/<d> is visible with a tag the uploader chose.
-        tags = self.index.commit_tags(upload.visibility)
-        try:
-            await store.copy_if_unchanged(verifying, artifact_key(digest), copy.etag, copy.size, tags=tags)
-        except (PreconditionFailed, ObjectNotFound):
-            return False
-        await self._record_instance(upload)
+
+        # A file the index already knows keeps its visibility (in tags mode: the tag its bytes
+        # carry); only a new file takes the batch's. Bytes without an index object are not
+        # "known" here: they are this upload's own commit that failed before its index write
+        # (a legacy file's bytes are internal, and POST /upload refused other visibilities).
+        record = await self.index.read_entry(digest)
+        known = await self.index.load(digest) if self.index.mode is IndexMode.TAGS else record
+        visibility = upload.visibility if known is None else known.visibility
+        stored = await store.head(artifact_key(digest))
+        copied = stored is None or stored.size != copy.size
+        if copied:
+            # In tags mode the visibility tag arrives in the same copy as the bytes: never a
+            # moment when sha512/<d> is visible with a tag the uploader chose.
+            tags = self.index.commit_tags(visibility)
+            try:
+                await store.copy_if_unchanged(verifying, artifact_key(digest), copy.etag, copy.size, tags=tags)
+            except (PreconditionFailed, ObjectNotFound):
+                return False
+        # Otherwise the proxy committed these bytes before (only it writes sha512/): keep them.
+        entry = await self._record_instance(upload, visibility)
+        if copied and entry is not None and entry.visibility is not (record.visibility if record else visibility):
+            await self.index.retag(digest)  # a PATCH changed the visibility while this copy was made
         await self._discard(upload)
         log.info("upload verified and committed", extra={"digest": digest, "batch": upload.batch_id})
         return True
 
-    async def _record_instance(self, upload: PendingUpload) -> None:
+    async def _record_instance(self, upload: PendingUpload, visibility: Visibility) -> IndexEntry | None:
+        """Add this region and filename to the file's index entry (compare-and-swap: whatever
+        else changed meanwhile stays); a new entry gets `visibility`."""
         region = self.stores.region(upload.region)
-        existing = await self.index.read_entry(upload.digest)
-        if existing is None:
-            entry = IndexEntry(
-                digest=upload.digest,
-                size=upload.size,
-                visibility=upload.visibility,
-                instances=(region,),
-                filenames=(upload.filename,),
-                uploaded=utc_timestamp(),
-                author=upload.author,
+        uploaded = utc_timestamp()
+
+        def add_instance(current: IndexEntry | None) -> IndexEntry | None:
+            if current is None:
+                return IndexEntry(
+                    digest=upload.digest,
+                    size=upload.size,
+                    visibility=visibility,
+                    instances=(region,),
+                    filenames=(upload.filename,),
+                    uploaded=uploaded,
+                    author=upload.author,
+                )
+            if region in current.instances and upload.filename in current.filenames:
+                return None
+            return replace(
+                current,
+                instances=tuple(sorted({*current.instances, region})),
+                filenames=tuple(sorted({*current.filenames, upload.filename})),
             )
-        else:
-            entry = replace(
-                existing,
-                instances=tuple(sorted({*existing.instances, region})),
-                filenames=tuple(sorted({*existing.filenames, upload.filename})),
-            )
-        await self.index.save(entry)
+
+        return await self.index.update(upload.digest, add_instance)
 
     def _region_store(self, region: str) -> ObjectStore:
         return self.stores.regions[self.stores.region(region)]
@@ -314,5 +360,8 @@ class Uploads:
     async def _discard(self, upload: PendingUpload) -> None:
         store = self._region_store(upload.region)
         await store.delete(staging_key(upload.digest, upload.batch_id))
-        await store.delete(verifying_key(upload.digest, upload.batch_id))
+        # Copies left by attempts that were killed mid-verification (any still hashing elsewhere
+        # loses its copy and answers 409; the retry then finds the file stored).
+        async for key in store.list_keys(verifying_key(upload.digest, upload.batch_id, "")):
+            await store.delete(key)
         await self.store.delete(pending_key(upload.digest, upload.batch_id))

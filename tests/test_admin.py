@@ -647,8 +647,8 @@ async def stage(admin: Admin, data: bytes, batch_id: int, expires: float | None)
     digest = hashlib.sha512(data).hexdigest()
     store = admin.stores.regions[admin.stores.default_region]
     await store.write(staging_key(digest, batch_id), data)
-    await store.write(verifying_key(digest, batch_id), data)
-    keys = [staging_key(digest, batch_id), verifying_key(digest, batch_id)]
+    await store.write(verifying_key(digest, batch_id, "0a1b2c3d"), data)
+    keys = [staging_key(digest, batch_id), verifying_key(digest, batch_id, "0a1b2c3d")]
     if expires is not None:
         pending = PendingUpload(digest, batch_id, len(data), Visibility.PUBLIC, "f.bin", "admin", expires)
         await admin.stores.home.write(pending_key(digest, batch_id), pending.to_json())

@@ -131,11 +131,12 @@ class StoreView:
         return [key for key, size in self._files(prefix) if Path(key).name.startswith(".tmp-") and size > 0]
 
     def verification_started(self, proxy: ProxyProcess, verifying: str) -> bool:
-        """The proxy is hashing its `.verifying` copy: on the local store it has that file open
-        (it opens it only to hash it); on S3 the copy exists (hashing follows at once)."""
+        """The proxy is hashing its `.verifying-<attempt>` copy (`verifying` is the prefix of its
+        key): on the local store it has that file open (it opens it only to hash it); on S3 the
+        copy exists (hashing follows at once)."""
         if self.s3 is not None:
-            return verifying in self.keys(verifying)
-        return any(path.endswith(verifying) for path in open_files(proxy.pid))
+            return bool(self.keys(verifying))
+        return any(verifying in path for path in open_files(proxy.pid))
 
     def _files(self, prefix: str) -> list[tuple[str, int]]:
         files = [path for path in self.root.rglob("*") if path.is_file()]
@@ -285,7 +286,7 @@ async def test_kill_mid_verification_leaves_nothing_committed_and_complete_can_b
     batch_id, put_url = await post_batch(session, proxy, data)
     assert await put(session, put_url, data, len(data)) == 200
 
-    verifying = verifying_key(digest, batch_id)
+    verifying = verifying_key(digest, batch_id, "")  # the prefix every attempt's copy has
     complete_task = asyncio.create_task(complete(session, proxy, digest))
     await wait_until(lambda: store_view.verification_started(proxy, verifying), "verification never started")
     proxy.freeze()  # so that what is checked next is still true when the kill lands

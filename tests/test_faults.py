@@ -65,8 +65,8 @@ async def test_timeouts_and_latency_are_survived(faulty: tuple[Proxy, FaultyStor
     proxy, store = faulty
     await proxy.upload(ADMIN, "f.bin", DATA)
     proxy.index.cache.clear()
-    store.time_out("read", times=1)
-    await assert_unavailable(proxy, "GET", f"/sha512/{DIGEST}")
+    store.time_out("read")
+    await assert_unavailable(proxy, "GET", f"/sha512/{DIGEST}")  # for longer than the retry deadline
     store.delay("read", 0.2)
     response = await proxy.request("GET", f"/sha512/{DIGEST}")
     assert response.status in (200, 302)
@@ -136,7 +136,7 @@ async def test_a_failed_index_write_after_commit_leaves_only_verified_bytes(
     put_url = (await response.json())["result"]["files"]["f.bin"]["put_url"]
     assert await proxy.put(put_url, DATA) == 200
     # Let the private copy and the commit copy through, then fail the index write.
-    store.fail("write")
+    store.fail("write", key_prefix="index/")
     complete = await proxy.request("GET", f"/upload/complete/sha512/{DIGEST}", ADMIN)
     assert complete.status == 503
     assert await verified(store)  # the commit happened: the bytes are the right ones

@@ -282,6 +282,12 @@ class World:
     async def make_big_json(self) -> str:
         return json.dumps({"message": "x" * (2 * 1024 * 1024), "files": {}})
 
+    async def make_page_etag(self) -> str:
+        return (await self.proxy.request("GET", "/")).headers["ETag"]
+
+    async def make_style_etag(self) -> str:
+        return (await self.proxy.request("GET", "/ui/style.css")).headers["ETag"]
+
 
 BAD_BEARER = "Bearer not-a-known-token"
 
@@ -399,6 +405,29 @@ ROWS = [
     Row("GET", "/__version__", 200),
     Row("GET", "/metrics", 200),
     Row("GET", "/openapi.json", 200),
+    # the web page and its calls
+    Row("GET", "/", 200),
+    Row("GET", "/", 304, headers={"If-None-Match": "$page_etag"}),
+    Row("GET", "/ui/config.json", 200),
+    Row("GET", "/ui/style.css", 200),
+    Row("GET", "/ui/style.css", 304, headers={"If-None-Match": "$style_etag"}),
+    Row("GET", "/ui/no-such-file.js", 404),
+    Row("GET", "/auth/whoami", 200),
+    Row("GET", "/auth/whoami", 200, ADMIN),
+    Row("GET", "/auth/whoami", 200, BEARER),
+    Row("GET", "/auth/whoami", 401, BAD_BEARER),
+    Row("GET", "/file/search?q=.txt", 200, INTERNAL_READER, given=("public", "internal")),
+    Row("GET", "/file/search?q=.txt", 200, given=("public", "internal")),
+    Row("GET", "/file/search", 400),
+    Row("GET", "/file/search?q=txt", 401, BAD_BEARER),
+    Row("GET", "/file/search?q=txt", 503, fault=("read", "list_keys")),
+    Row("GET", "/file/batches/sha512/$public", 200, given=("batch",)),
+    Row("GET", "/file/batches/sha512/$internal", 200, UPLOADER),
+    Row("GET", "/file/batches/sha512/invalid", 400),
+    Row("GET", "/file/batches/sha512/$public", 401, BAD_BEARER),
+    Row("GET", "/file/batches/sha512/$internal", 403, PUBLIC_READER),
+    Row("GET", "/file/batches/sha512/$unknown", 404),
+    Row("GET", "/file/batches/sha512/$unknown", 503, fault=("read",)),
 ]
 
 

@@ -191,6 +191,10 @@ def reading_requests(world: World, target: Artifact) -> dict[str, tuple[str, str
         "search-files-by-digest": ("GET", f"/file?q={target.digest[:16]}"),
         "search-batches-by-message": ("GET", f"/upload?q={target.bug}"),
         "search-batches-by-author": ("GET", f"/upload?q={ADMIN.client_id}"),
+        # the web page's calls (issue 10)
+        "web-search-files-by-name": ("GET", f"/file/search?q={target.filename}"),
+        "web-search-files-by-digest": ("GET", f"/file/search?q={target.digest[:16]}"),
+        "web-file-batches": ("GET", f"/file/batches/sha512/{target.digest}"),
     }
 
 
@@ -204,6 +208,9 @@ ENDPOINTS = (
     "search-files-by-digest",
     "search-batches-by-message",
     "search-batches-by-author",
+    "web-search-files-by-name",
+    "web-search-files-by-digest",
+    "web-file-batches",
 )
 
 

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from yarl import URL
@@ -138,15 +139,15 @@ async def test_config_accepts_tags_mode(store_env: dict[str, str]) -> None:
 
 
 async def tags_seen_by_save(proxy: Proxy, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, str] | None]:
-    """The artifact's tags at each FileIndex.save, i.e. just after the commit's copy."""
+    """The artifact's tags at each FileIndex.update, i.e. just after the commit's copy."""
     seen: list[dict[str, str] | None] = []
-    original = proxy.index.save
+    original = proxy.index.update
 
-    async def save(entry: IndexEntry) -> None:
-        seen.append(await proxy.store.get_tags(artifact_key(entry.digest)))
-        await original(entry)
+    async def update(digest: str, change: Any, **options: Any) -> IndexEntry | None:
+        seen.append(await proxy.store.get_tags(artifact_key(digest)))
+        return await original(digest, change, **options)
 
-    monkeypatch.setattr(proxy.index, "save", save)
+    monkeypatch.setattr(proxy.index, "update", update)
     return seen
 
 

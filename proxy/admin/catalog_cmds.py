@@ -12,14 +12,16 @@ import argparse
 import time
 from typing import Any
 
-from proxy.admin.command import add_command, for_each, run_admin
+from proxy.admin.command import add_command, command_error, for_each, run_admin
 from proxy.admin.common import AdminContext
 from proxy.admin.layout import artifact_holdings, index_digest, list_keys
 from proxy.admin.progress import Progress
 from proxy.catalog import SNAPSHOT_KEY, STORE_CONCURRENCY, Catalog, CatalogState
 from proxy.journal import JOURNAL_PREFIX, RETENTION_SECONDS, position_at
 from proxy.keys import BATCHES_PREFIX, INDEX_PREFIX, batch_key
-from proxy.storage import ObjectStore
+from proxy.storage import ObjectStore, PreconditionFailed
+
+SNAPSHOT_ATTEMPTS = 3
 
 
 def batch_id_of(key: str) -> int | None:
@@ -37,11 +39,19 @@ def _summary(state: CatalogState) -> str:
 
 async def compact(context: AdminContext) -> int:
     catalog = Catalog(context.index)
-    state = await catalog.read_snapshot() or CatalogState()
-    keys = await catalog.unapplied_keys(state)
-    with Progress("reading journal records", len(keys), unit="record") as progress:
-        await catalog.apply_journal(state, keys, progress.advance)
-    await catalog.write_snapshot(state)
+    for _attempt in range(SNAPSHOT_ATTEMPTS):
+        found, etag = await catalog.read_snapshot_versioned()
+        state = found or CatalogState()
+        keys = await catalog.unapplied_keys(state)
+        with Progress("reading journal records", len(keys), unit="record") as progress:
+            await catalog.apply_journal(state, keys, progress.advance)
+        try:
+            await catalog.write_snapshot(state, replacing=etag)
+            break
+        except PreconditionFailed:
+            print("another compact or rebuild wrote the snapshot meanwhile; folding the journal into that one")
+    else:
+        raise command_error("the snapshot kept changing while it was compacted; run `catalog compact` again later")
     print(_summary(state))
     deleted = await delete_journal_before(context.index.store, prune_position(state))
     print(f"deleted {deleted} journal records the snapshot made unnecessary")
@@ -80,6 +90,7 @@ async def rebuild(context: AdminContext) -> int:
     index_keys = await list_keys(store, INDEX_PREFIX)
     digests = sorted({*filter(None, map(index_digest, index_keys)), *await artifact_holdings(context.stores)})
     batch_ids = [batch_id for batch_id in map(batch_id_of, await list_keys(store, BATCHES_PREFIX)) if batch_id]
+    _previous, etag = await catalog.read_snapshot_versioned()
     unreadable: list[str] = []
 
     with Progress("reading index objects and batch records", len(digests) + len(batch_ids), unit="object") as progress:
@@ -100,7 +111,17 @@ async def rebuild(context: AdminContext) -> int:
 
         await for_each(digests, read_file, STORE_CONCURRENCY)
         await for_each(batch_ids, read_batch, STORE_CONCURRENCY)
-    await catalog.write_snapshot(state)
+    for _attempt in range(SNAPSHOT_ATTEMPTS):
+        try:
+            await catalog.write_snapshot(state, replacing=etag)
+            break
+        except PreconditionFailed:
+            # A compaction wrote meanwhile; it only folded journal records, which this state
+            # takes in too before it replaces that snapshot.
+            await catalog.catch_up(state)
+            _previous, etag = await catalog.read_snapshot_versioned()
+    else:
+        raise command_error("the snapshot kept changing during the rebuild; run `catalog rebuild` again later")
     for key in sorted(unreadable):
         print(f"{key}: invalid batch record, left out of the catalog")
     print(_summary(state))

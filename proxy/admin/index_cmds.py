@@ -93,7 +93,13 @@ async def set_visibility(context: AdminContext, digest: str, visibility: Visibil
     if dry_run:
         print(f"would set {change}")
         return 0
-    await context.index.save(replace(current, visibility=visibility))
+    base = current
+
+    def set_it(stored: IndexEntry | None) -> IndexEntry:
+        return replace(stored or base, visibility=visibility)
+
+    await context.index.update(digest, set_it, replace_invalid=True)
+    await context.index.retag(digest)
     print(f"set {change}")
     return 0
 

@@ -271,9 +271,14 @@ def _normalized_batch(stored: bytes | None) -> bytes | None:
 
 
 async def write_plan(context: AdminContext, plan: Plan) -> None:
+    async def write_entry(entry: IndexEntry) -> None:
+        # Merged again with what is stored when the write lands: what a replica committed or
+        # changed since the plan was made stays.
+        await context.index.update(entry.digest, lambda stored: merge(stored, entry), replace_invalid=True)
+
     writes: list[Callable[[], Awaitable[None]]] = [
-        *(functools.partial(context.index.save, entry) for entry in plan.entries),
-        *(functools.partial(context.batches.save, batch) for batch in plan.batches),
+        *(functools.partial(write_entry, entry) for entry in plan.entries),
+        *(functools.partial(context.batches.put, batch) for batch in plan.batches),
     ]
     with Progress("import-legacy: writing", len(writes), unit="object") as progress:
 

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from manifests import PendingUpload, ValidationError, is_valid_digest
+from manifests import IndexEntry, PendingUpload, ValidationError, is_valid_digest
 from proxy.admin.command import add_command, command_error, for_each, run_admin, selected_regions
 from proxy.admin.common import AdminContext
 from proxy.admin.layout import artifact_digest, list_keys, named_stores
 from proxy.admin.progress import Progress, format_bytes
-from proxy.keys import ARTIFACT_PREFIX, UPLOADS_PREFIX, pending_key, quarantine_key, staging_key, verifying_key
+from proxy.keys import ARTIFACT_PREFIX, UPLOADS_PREFIX, is_verifying_key, pending_key, quarantine_key, staging_key
 from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
 from proxy.uploads import sha512_of
 
@@ -30,11 +30,18 @@ async def update_instances(context: AdminContext, digest: str, change: Callable[
     entry = await context.index.load(digest)
     if entry is None:
         return set()
-    before = set(entry.instances)
-    after = change(before)
-    if after != before:
-        await context.index.save(replace(entry, instances=tuple(sorted(after))))
-    return after ^ before
+    changed: set[str] = set()
+
+    def apply(current: IndexEntry | None) -> IndexEntry | None:
+        base = current or entry  # an index object, or what downloads obey without one
+        before = set(base.instances)
+        after = change(before)
+        changed.clear()
+        changed.update(after ^ before)
+        return replace(base, instances=tuple(sorted(after))) if after != before else None
+
+    await context.index.update(digest, apply, replace_invalid=True)
+    return changed
 
 
 @dataclass
@@ -127,7 +134,9 @@ def upload_of(key: str) -> tuple[str, int] | None:
     if not _BATCH_ID.fullmatch(batch):
         return None
     batch_id = int(batch)
-    if key not in (staging_key(digest, batch_id), pending_key(digest, batch_id), verifying_key(digest, batch_id)):
+    if key not in (staging_key(digest, batch_id), pending_key(digest, batch_id)) and not is_verifying_key(
+        key, digest, batch_id
+    ):
         return None
     return digest, batch_id
 

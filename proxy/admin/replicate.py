@@ -10,6 +10,7 @@ index entry's instances. Files already everywhere cost one listing entry per reg
 import argparse
 import asyncio
 import hashlib
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +45,7 @@ async def copy_verified(
     source: ObjectStore, destination: ObjectStore, digest: str, size: int, tags: dict[str, str] | None
 ) -> None:
     """Copy `sha512/<digest>` from `source` to `destination`, refusing bytes that do not hash to it."""
-    private = verifying_key(digest, new_batch_id())
+    private = verifying_key(digest, new_batch_id(), secrets.token_hex(8))
     hasher = hashlib.sha512()
     try:
         chunks = await source.open_range(artifact_key(digest))

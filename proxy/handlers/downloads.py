@@ -13,7 +13,7 @@ from proxy.downloads import Authorized
 from proxy.errors import HTTPProblem, not_found
 from proxy.keys import artifact_key
 from proxy.ranges import RangeNotSatisfiable, parse_range
-from proxy.storage import ObjectNotFound
+from proxy.storage import ObjectNotFound, StoreError
 
 log = logging.getLogger("tooltool.downloads")
 
@@ -56,8 +56,9 @@ async def _stream(request: web.Request, file: Authorized) -> web.StreamResponse:
         "ETag": etag,
         "Accept-Ranges": "bytes",
         "Content-Type": "application/octet-stream",
-        # Bytes never change for a digest, but internal ones must not sit in shared caches.
-        "Cache-Control": "public, max-age=31536000, immutable"
+        # Bytes never change for a digest, but their visibility can: shared caches may keep a
+        # public file only as long as a replica may (TOOLTOOL_CACHE_TTL), internal ones never.
+        "Cache-Control": f"public, max-age={int(request.app[CONFIG].cache_ttl)}"
         if entry.visibility is Visibility.PUBLIC
         else "private, no-store",
     }
@@ -87,8 +88,16 @@ async def _stream(request: web.Request, file: Authorized) -> web.StreamResponse:
         raise not_found() from None
     try:
         await response.prepare(request)
-        async for chunk in chunks:
-            await response.write(chunk)
+        try:
+            async for chunk in chunks:
+                await response.write(chunk)
+        except StoreError as exc:
+            # The status line is out, so no error body can follow: cut the connection, and the
+            # client sees a short read at once (tooltool.py's size check fails) instead of waiting.
+            log.warning("store failed mid-download; closing the connection", extra={"reason": str(exc)})
+            if request.transport is not None:
+                request.transport.abort()
+            return response
         await response.write_eof()
     finally:
         with contextlib.suppress(Exception):

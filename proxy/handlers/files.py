@@ -15,7 +15,7 @@ async def get_file(request: web.Request) -> web.Response:
 
 
 async def patch_file(request: web.Request) -> web.Response:
-    identity = await identify(request)
+    identity = await identify(request, changes_state=True)
     digest = require_digest(request.match_info["digest"])
     files = request.app[FILES]
     # Scope before body: a caller who may not manage files learns nothing about its body.

@@ -3,7 +3,8 @@
 from aiohttp import web
 
 from proxy.auth import AuthServiceUnavailable
-from proxy.context import AUTH, INDEX, STORES, VERSION
+from proxy.clients import RELOAD_FAILED_WARNING
+from proxy.context import AUTH, INDEX, NOTICES, STORES, VERSION
 from proxy.errors import STORE_RETRY_AFTER_SECONDS
 from proxy.storage import StoreUnavailable
 
@@ -28,9 +29,16 @@ async def heartbeat(request: web.Request) -> web.Response:
         checks["auth"] = f"error: unreachable ({exc})"
     failed = sorted(name for name, result in checks.items() if result != "ok")
     body: dict[str, object] = {"status": "error" if failed else "ok", "checks": checks, "failed": failed}
-    invalid = dict(request.app[INDEX].invalid)
+    notices: list[str] = request.app[NOTICES]
+    warnings = [*notices]
+    if request.app[AUTH].clients.reload_problem is not None:
+        warnings.append(RELOAD_FAILED_WARNING)
+    invalid = len(request.app[INDEX].invalid)
     if invalid:
-        body["warnings"] = [f"invalid metadata at {key}: {reason}" for key, reason in sorted(invalid.items())]
+        # How many, not which: the heartbeat is anonymous; the log names each key and reason.
+        warnings.append(f"{invalid} invalid index objects or visibility tags seen recently; see the log")
+    if warnings:
+        body["warnings"] = warnings
     if failed:
         return web.json_response(body, status=503, headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)})
     return web.json_response(body)

@@ -10,14 +10,14 @@ from proxy.errors import bad_request
 MISSING_QUERY_DETAIL = "The query parameter q (the text to search for) is required."
 
 
-def _query(request: web.Request) -> str:
+def search_query(request: web.Request) -> str:
     query = request.query.get("q")
     if query is None:
         raise bad_request(MISSING_QUERY_DETAIL)
     return query
 
 
-def _readable(request: web.Request, identity: Identity) -> frozenset[Visibility]:
+def readable_visibilities(request: web.Request, identity: Identity) -> frozenset[Visibility]:
     """The visibilities whose files the caller may download, and so may find."""
     downloads = request.app[DOWNLOADS]
     return frozenset(v for v in Visibility if downloads.may_download(identity, v))
@@ -25,11 +25,11 @@ def _readable(request: web.Request, identity: Identity) -> frozenset[Visibility]
 
 async def search_files(request: web.Request) -> web.Response:
     identity = await identify(request)
-    found = await request.app[CATALOG].search_files(_query(request), _readable(request, identity))
+    found = await request.app[CATALOG].search_files(search_query(request), readable_visibilities(request, identity))
     return web.json_response({"result": found})
 
 
 async def search_batches(request: web.Request) -> web.Response:
     identity = await identify(request)
-    found = await request.app[CATALOG].search_batches(_query(request), _readable(request, identity))
+    found = await request.app[CATALOG].search_batches(search_query(request), readable_visibilities(request, identity))
     return web.json_response({"result": found})

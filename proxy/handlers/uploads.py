@@ -24,7 +24,7 @@ async def read_json(request: web.Request) -> Any:
 
 
 async def create_batch(request: web.Request) -> web.Response:
-    identity = await identify(request)
+    identity = await identify(request, changes_state=True)
     try:
         upload_request = parse_upload_request(await read_json(request))
     except ValidationError as exc:
@@ -34,7 +34,7 @@ async def create_batch(request: web.Request) -> web.Response:
 
 
 async def complete(request: web.Request) -> web.Response:
-    identity = await identify(request)
+    identity = await identify(request, changes_state=True)
     digest = require_digest(request.match_info["digest"])
     if await request.app[UPLOADS].verify_and_commit(digest, identity):
         return web.json_response({"result": {}}, status=202)

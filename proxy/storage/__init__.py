@@ -5,6 +5,7 @@ from proxy.storage.base import (
     PreconditionFailed,
     StoreError,
     StoreUnavailable,
+    Versioned,
 )
 
 __all__ = [
@@ -14,4 +15,5 @@ __all__ = [
     "PreconditionFailed",
     "StoreError",
     "StoreUnavailable",
+    "Versioned",
 ]

@@ -8,6 +8,7 @@ Every backend failure that is the store's fault (unreachable, 5xx, timeouts) is 
 StoreUnavailable, which the web layer answers with 503 + Retry-After.
 """
 
+import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +21,15 @@ class StoreError(Exception):
 
 
 class StoreUnavailable(StoreError):
-    """The store could not be reached or failed; the request may be retried later."""
+    """The store could not be reached or failed; the request may be retried later.
+
+    `transient` errors (5xx, throttling, timeouts, dropped connections) are worth retrying at
+    once (see RetryingStore); others (access denied, no such bucket) are not.
+    """
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class ObjectNotFound(StoreError):
@@ -28,7 +37,8 @@ class ObjectNotFound(StoreError):
 
 
 class PreconditionFailed(StoreError):
-    """A conditional operation found the object changed (its ETag differs)."""
+    """A conditional operation found the object changed (its ETag differs), or a
+    create-if-absent found it present. Never a silent overwrite."""
 
 
 @dataclass(frozen=True)
@@ -38,10 +48,20 @@ class ObjectInfo:
     etag: str
 
 
+@dataclass(frozen=True)
+class Versioned:
+    """An object's bytes with the ETag of exactly those bytes, for compare-and-swap."""
+
+    data: bytes
+    etag: str
+
+
 class ObjectStore(ABC):
     """Keys are '/'-separated strings such as `sha512/<digest>`; values are bytes."""
 
     region: str
+    # Set by proxy.storage.cas.probe_conditional_writes on a store that ignores conditions.
+    serialised_writes: asyncio.Lock | None = None
 
     @abstractmethod
     async def head(self, key: str) -> ObjectInfo | None:
@@ -52,8 +72,26 @@ class ObjectStore(ABC):
         """The whole object (small documents only), or None if it does not exist."""
 
     @abstractmethod
-    async def write(self, key: str, data: bytes, content_type: str = "application/json") -> None:
-        """Create or replace the object atomically: readers see the old or the new bytes."""
+    async def read_versioned(self, key: str) -> Versioned | None:
+        """The whole object and its ETag (small documents only), or None if it does not exist."""
+
+    @abstractmethod
+    async def write(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "application/json",
+        *,
+        if_match: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        """Create or replace the object atomically (readers see the old or the new bytes) and
+        return its new ETag.
+
+        Conditional forms, which hold across every process writing the store: `if_match` writes
+        only while the object still has that ETag (S3 If-Match), `if_absent` only when no object
+        exists (If-None-Match: *). A failed condition raises PreconditionFailed.
+        """
 
     @abstractmethod
     async def write_stream(self, key: str, chunks: AsyncIterator[bytes], size: int) -> ObjectInfo:

@@ -4,14 +4,22 @@ Keys map to files below the root; an object's tags live in a JSON file at the sa
 the hidden directory `.tags/`, which no key can reach. Every write goes to a temporary file that is renamed into
 place, so a file's bytes never change once visible; that makes (inode, mtime, size) a sound
 ETag and lets `copy_if_unchanged` hard-link exactly the bytes that were verified.
+
+Writes and deletes of whole objects hold an exclusive `flock` on one of a fixed set of lock
+files under the hidden `.locks/` directory (chosen by the key's hash), so a conditional write's
+compare and its rename are one step for every process sharing the directory on one machine
+(flock is not reliable over NFS: several machines need S3).
 """
 
 import asyncio
 import bisect
+import contextlib
+import fcntl
 import json
 import os
 import secrets
-from collections.abc import AsyncGenerator, AsyncIterator
+import zlib
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from pathlib import Path
 from stat import S_ISREG
 from typing import BinaryIO
@@ -23,10 +31,14 @@ from proxy.storage.base import (
     ObjectStore,
     PreconditionFailed,
     StoreUnavailable,
+    Versioned,
 )
 
 _TMP_PREFIX = ".tmp-"
 _TAGS_DIR = ".tags"
+_LOCKS_DIR = ".locks"
+_HIDDEN = (_TAGS_DIR, _LOCKS_DIR)
+_LOCK_STRIPES = 64
 
 
 def _etag(stat: os.stat_result) -> str:
@@ -42,7 +54,7 @@ class LocalStore(ObjectStore):
         parts = key.split("/")
         if not key or key.startswith("/") or any(p in ("", ".", "..") or p.startswith(_TMP_PREFIX) for p in parts):
             raise ValueError(f"invalid key {key!r}")
-        if parts[0] == _TAGS_DIR:
+        if parts[0] in _HIDDEN:
             raise ValueError(f"invalid key {key!r}")
         return self.root.joinpath(*parts)
 
@@ -57,6 +69,19 @@ class LocalStore(ObjectStore):
             self._write_file(self._tags_path(path), json.dumps(tags, sort_keys=True).encode())
         else:
             self._drop_tags(path)
+
+    @contextlib.contextmanager
+    def _locked(self, path: Path) -> Iterator[None]:
+        """Hold the lock of `path`'s stripe (blocking: call from a worker thread)."""
+        stripe = zlib.crc32(str(path.relative_to(self.root)).encode()) % _LOCK_STRIPES
+        lock_path = self.root / _LOCKS_DIR / f"{stripe:02x}"
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def _tmp_path(self, path: Path) -> Path:
         return path.with_name(f"{_TMP_PREFIX}{secrets.token_hex(8)}-{path.name}")
@@ -73,8 +98,19 @@ class LocalStore(ObjectStore):
         return ObjectInfo(key=key, size=stat.st_size, etag=_etag(stat))
 
     async def read(self, key: str) -> bytes | None:
+        found = await self.read_versioned(key)
+        return None if found is None else found.data
+
+    @staticmethod
+    def _read_versioned(path: Path) -> Versioned:
+        with open(path, "rb") as file:
+            # The open file pins one inode, whose bytes never change: its ETag is theirs.
+            etag = _etag(os.fstat(file.fileno()))
+            return Versioned(file.read(), etag)
+
+    async def read_versioned(self, key: str) -> Versioned | None:
         try:
-            return await asyncio.to_thread(self._path(key).read_bytes)
+            return await asyncio.to_thread(self._read_versioned, self._path(key))
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             return None
         except OSError as exc:
@@ -89,13 +125,33 @@ class LocalStore(ObjectStore):
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _write_object(self, path: Path, data: bytes) -> None:
-        self._drop_tags(path)  # a new object starts without tags, as on S3
-        self._write_file(path, data)
+    def _write_object(self, path: Path, data: bytes, if_match: str | None, if_absent: bool) -> str:
+        with self._locked(path):
+            if if_match is not None or if_absent:
+                try:
+                    stat = os.stat(path)
+                    current = _etag(stat) if S_ISREG(stat.st_mode) else None
+                except (FileNotFoundError, NotADirectoryError):
+                    current = None
+                if (if_absent and current is not None) or (if_match is not None and current != if_match):
+                    raise PreconditionFailed(str(path.relative_to(self.root)))
+            self._drop_tags(path)  # a new object starts without tags, as on S3
+            self._write_file(path, data)
+            return _etag(os.stat(path))
 
-    async def write(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+    async def write(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "application/json",
+        *,
+        if_match: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
         try:
-            await asyncio.to_thread(self._write_object, self._path(key), data)
+            return await asyncio.to_thread(self._write_object, self._path(key), data, if_match, if_absent)
+        except PreconditionFailed:
+            raise
         except OSError as exc:
             raise StoreUnavailable(f"local store: {exc.strerror}") from exc
 
@@ -150,8 +206,9 @@ class LocalStore(ObjectStore):
             file.close()
 
     def _delete_object(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
-        self._drop_tags(path)
+        with self._locked(path):
+            path.unlink(missing_ok=True)
+            self._drop_tags(path)
 
     async def delete(self, key: str) -> None:
         try:
@@ -164,13 +221,13 @@ class LocalStore(ObjectStore):
         base = self.root.joinpath(*base_key.split("/")) if base_key else self.root
         keys = []
         for directory, subdirectories, files in os.walk(base):
-            if Path(directory) == self.root and _TAGS_DIR in subdirectories:
-                subdirectories.remove(_TAGS_DIR)  # tags, not keys
+            if Path(directory) == self.root:
+                subdirectories[:] = [d for d in subdirectories if d not in _HIDDEN]  # tags and locks, not keys
             for name in files:
                 if name.startswith(_TMP_PREFIX):
                     continue
                 key = Path(directory, name).relative_to(self.root).as_posix()
-                if key.startswith(prefix) and not key.startswith(f"{_TAGS_DIR}/"):
+                if key.startswith(prefix) and key.split("/", 1)[0] not in _HIDDEN:
                     keys.append(key)
         return sorted(keys)
 

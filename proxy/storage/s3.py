@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ParamValidationError
 
 from proxy.storage.base import (
     CHUNK_SIZE,
@@ -18,6 +18,7 @@ from proxy.storage.base import (
     ObjectStore,
     PreconditionFailed,
     StoreUnavailable,
+    Versioned,
 )
 
 # botocore's debug logs print canonical requests, signatures and presigned URLs; keep them out.
@@ -28,7 +29,10 @@ MULTIPART_PART_SIZE = 16 * 1024 * 1024
 MAX_SINGLE_COPY = 5 * 1024**3  # S3's limit for one CopyObject
 COPY_PART_SIZE = 1024**3
 _NOT_FOUND_CODES = {"404", "NoSuchKey", "NotFound"}
-_PRECONDITION_CODES = {"412", "PreconditionFailed"}
+# 409 ConditionalRequestConflict: another conditional write to the key is in flight.
+_PRECONDITION_CODES = {"412", "PreconditionFailed", "ConditionalRequestConflict"}
+# Answers worth retrying at once; any other 4xx (AccessDenied, NoSuchBucket…) is not.
+_TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout", "RequestLimitExceeded"}
 
 
 def _error_code(exc: ClientError) -> str:
@@ -46,9 +50,12 @@ def _translate_errors(key: str) -> Any:
             raise ObjectNotFound(key) from None
         if code in _PRECONDITION_CODES:
             raise PreconditionFailed(key) from None
-        raise StoreUnavailable(f"S3 answered {code or 'an error'}") from exc
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 500)
+        transient = status >= 500 or code in _TRANSIENT_CODES
+        raise StoreUnavailable(f"S3 answered {code or 'an error'}", transient=transient) from exc
     except (BotoCoreError, aiohttp.ClientError, TimeoutError, OSError) as exc:
-        raise StoreUnavailable(f"S3 is unreachable ({type(exc).__name__})") from exc
+        transient = not isinstance(exc, NoCredentialsError | ParamValidationError)
+        raise StoreUnavailable(f"S3 is unreachable ({type(exc).__name__})", transient=transient) from exc
 
 
 class S3Store(ObjectStore):
@@ -89,18 +96,42 @@ class S3Store(ObjectStore):
         return ObjectInfo(key=key, size=int(response["ContentLength"]), etag=str(response["ETag"]))
 
     async def read(self, key: str) -> bytes | None:
+        found = await self.read_versioned(key)
+        return None if found is None else found.data
+
+    async def read_versioned(self, key: str) -> Versioned | None:
         try:
             with _translate_errors(key):
                 response = await self._client.get_object(Bucket=self.bucket, Key=self._key(key))
                 async with response["Body"] as body:
                     data: bytes = await body.read()
-                    return data
+                    return Versioned(data, str(response["ETag"]))
         except ObjectNotFound:
             return None
 
-    async def write(self, key: str, data: bytes, content_type: str = "application/json") -> None:
-        with _translate_errors(key):
-            await self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type)
+    async def write(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str = "application/json",
+        *,
+        if_match: str | None = None,
+        if_absent: bool = False,
+    ) -> str:
+        condition: dict[str, str] = {}
+        if if_match is not None:
+            condition["IfMatch"] = if_match
+        if if_absent:
+            condition["IfNoneMatch"] = "*"
+        try:
+            with _translate_errors(key):
+                response = await self._client.put_object(
+                    Bucket=self.bucket, Key=self._key(key), Body=data, ContentType=content_type, **condition
+                )
+        except ObjectNotFound:
+            # If-Match on a key deleted since it was read: the condition failed.
+            raise PreconditionFailed(key) from None
+        return str(response["ETag"])
 
     async def write_stream(self, key: str, chunks: AsyncIterator[bytes], size: int) -> ObjectInfo:
         if size <= MULTIPART_PART_SIZE:

@@ -1,0 +1,46 @@
+"""What the web page asks beyond the legacy API: who the caller is, file search with filenames,
+and the batches that uploaded a file. Same rules as the rest: a caller learns only about files it
+may download."""
+
+from aiohttp import web
+
+from manifests import Visibility
+from proxy.cli import TOOLTOOL_ACTIONS
+from proxy.context import CATALOG, CONFIG, FILES, identify
+from proxy.handlers.search import readable_visibilities, search_query
+
+
+async def whoami(request: web.Request) -> web.Response:
+    """The caller's client id (null when anonymous) and the tooltool scopes it holds, as the
+    Authenticator (the clients file, or the Taskcluster auth service) says."""
+    identity = await identify(request)
+    prefix = request.app[CONFIG].scope_prefix
+    held = [action for action in TOOLTOOL_ACTIONS if identity.has_scope(f"{prefix}/{action}")]
+    body = {
+        "clientId": identity.client_id,
+        "scopes": [f"{prefix}/{action}" for action in held],
+        "may": {
+            "download": [v.value for v in Visibility if f"download/{v.value}" in held],
+            "upload": [v.value for v in Visibility if f"upload/{v.value}" in held],
+            "manage": "manage" in held,
+        },
+    }
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+async def search_files_with_names(request: web.Request) -> web.Response:
+    """GET /file?q= with each file's filenames and regions (that answer's shape must stay as it is)."""
+    identity = await identify(request)
+    found = await request.app[CATALOG].search_files(
+        search_query(request), readable_visibilities(request, identity), detailed=True
+    )
+    return web.json_response({"result": found})
+
+
+async def file_batches(request: web.Request) -> web.Response:
+    """The batches that uploaded a file, newest first; 400/403/404 exactly as GET /file/sha512/<d>."""
+    identity = await identify(request)
+    digest = request.match_info["digest"]
+    await request.app[FILES].describe(digest, identity)
+    found = await request.app[CATALOG].batches_holding(digest, readable_visibilities(request, identity))
+    return web.json_response({"result": found})
