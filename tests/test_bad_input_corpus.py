@@ -275,11 +275,14 @@ DIGESTS = [
 
 BATCH_IDS = [
     Case("batch-id-not-a-number", "GET", "/upload/abc", 400, BATCH_ID),
-    Case("batch-id-zero", "GET", "/upload/0", 400, BATCH_ID),
+    # As the legacy service: any integer without a batch is a 404, 0 and huge numbers included.
+    Case("batch-id-zero", "GET", "/upload/0", 404, "batch was not found"),
+    Case("batch-id-zeros", "GET", "/upload/0000", 404, "batch was not found"),
     Case("batch-id-negative", "GET", "/upload/-5", 400, BATCH_ID),
-    Case("batch-id-20-digits", "GET", "/upload/" + "1" * 20, 400, BATCH_ID),
+    Case("batch-id-20-digits", "GET", "/upload/" + "1" * 20, 404, "batch was not found"),
     Case("batch-id-unicode-digits", "GET", "/upload/%D9%A3%D9%A3", 400, BATCH_ID),
-    Case("batch-id-very-long-path", "GET", "/upload/" + "9" * 8000, 400, BATCH_ID),
+    Case("batch-id-very-long-path", "GET", "/upload/" + "9" * 8000, 404, "batch was not found"),
+    Case("batch-id-very-long-path-not-digits", "GET", "/upload/" + "9" * 7999 + "x", 400, BATCH_ID),
     Case("batch-id-unknown", "GET", "/upload/1234567", 404, "batch was not found"),
 ]
 
@@ -450,7 +453,7 @@ PATCH_BODIES = [
         ADMIN,
         body=json.dumps([{"op": "delete_instances"}] * 101).encode(),
     ),
-    Case("patch-anonymous", "PATCH", PATCH, 403, FORBIDDEN_DETAIL, body=VALID_PATCH),
+    Case("patch-anonymous", "PATCH", PATCH, 401, "needs credentials with the manage scope", body=VALID_PATCH),
     Case("patch-without-manage-scope", "PATCH", PATCH, 403, FORBIDDEN_DETAIL, UPLOADER, body=VALID_PATCH),
     Case(
         "patch-over-max-body-bytes",
