@@ -123,20 +123,26 @@ class S3Store(ObjectStore):
         upload_id = upload["UploadId"]
         parts: list[dict[str, Any]] = []
         received = 0
+        # At most one part in memory per PUT: a part is filled to exactly MULTIPART_PART_SIZE
+        # and handed over as it is (no copy); the rest of the chunk starts the next one.
         buffer = bytearray()
         try:
             async for chunk in chunks:
                 received += len(chunk)
                 if received > size:
                     raise ValueError("more bytes than announced")
-                buffer += chunk
-                if len(buffer) >= MULTIPART_PART_SIZE:
-                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
-                    buffer.clear()
+                rest = memoryview(chunk)
+                while len(buffer) + len(rest) >= MULTIPART_PART_SIZE:
+                    room = MULTIPART_PART_SIZE - len(buffer)
+                    buffer += rest[:room]
+                    rest = rest[room:]
+                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, buffer))
+                    buffer = bytearray()
+                buffer += rest
             if received != size:
                 raise ValueError("fewer bytes than announced")
             if buffer or not parts:
-                parts.append(await self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
+                parts.append(await self._upload_part(key, upload_id, len(parts) + 1, buffer))
             with _translate_errors(key):
                 await self._client.complete_multipart_upload(
                     Bucket=self.bucket, Key=self._key(key), UploadId=upload_id, MultipartUpload={"Parts": parts}
@@ -149,7 +155,7 @@ class S3Store(ObjectStore):
         assert info is not None
         return info
 
-    async def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
+    async def _upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> dict[str, Any]:
         with _translate_errors(key):
             response = await self._client.upload_part(
                 Bucket=self.bucket, Key=self._key(key), UploadId=upload_id, PartNumber=number, Body=data
