@@ -78,6 +78,9 @@ class Config:
     hawk_skew_seconds: int = 60
     sentry_dsn: str | None = field(default=None, repr=False)
     version_file: Path = Path("version.json")
+    search_limit: int = 1000  # results one search answer holds at most
+    search_max_lookups: int = 1000  # index lookups one search request makes in the store at most
+    put_idle_timeout: float = 60.0  # seconds a proxied PUT may go without sending a byte
 
     @property
     def streams_downloads(self) -> bool:
@@ -207,4 +210,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         upload_secret=secret.encode() if secret else secrets.token_bytes(32),
         sentry_dsn=env.get("SENTRY_DSN") or None,
         version_file=Path(env.get("TOOLTOOL_VERSION_FILE", "version.json")),
+        search_limit=int(_number(env, "TOOLTOOL_SEARCH_LIMIT", 1000, minimum=1)),
+        search_max_lookups=int(_number(env, "TOOLTOOL_SEARCH_MAX_LOOKUPS", 1000, minimum=1)),
+        put_idle_timeout=_number(env, "TOOLTOOL_PUT_IDLE_TIMEOUT", 60.0, minimum=0.1),
     )
