@@ -4,7 +4,6 @@ announced, the rest reached by an opaque cursor; announced files of expired batc
 search nothing; a proxied PUT has a body idle timeout, one active PUT per put_url, and buffers
 at most one multipart part. Store reads are counted, not timed."""
 
-import asyncio
 import base64
 import hashlib
 import json
@@ -27,6 +26,7 @@ from proxy.storage import s3 as s3_storage
 from proxy.uploads import PUT_IN_PROGRESS_DETAIL
 from tests.conftest import ADMIN, UPLOADER, Creds, Proxy, ProxyFactory, count_store_calls
 from tests.oracles import problem_body
+from tests.raw_http import RawPut, hold_put
 
 ANONYMOUS = None
 # Store calls one index lookup can make with one region: the index object GET, then a HEAD of
@@ -293,41 +293,6 @@ def test_a_batch_deleted_record_removes_the_batch_and_the_files_only_it_announce
 # --- proxied PUT ------------------------------------------------------------------------------
 
 
-class RawPut:
-    """A PUT as tooltool.py sends it, over a socket of its own, that sends its body when told."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def start(cls, put_url: str, data: bytes, sent: int) -> "RawPut":
-        url = yarl.URL(put_url, encoded=True)
-        assert url.host is not None
-        assert url.port is not None
-        reader, writer = await asyncio.open_connection(url.host, url.port)
-        head = (
-            f"PUT {url.raw_path_qs} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\nConnection: close\r\n"
-            f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n\r\n"
-        )
-        writer.write(head.encode() + data[:sent])
-        await writer.drain()
-        return cls(reader, writer)
-
-    async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
-
-    async def answer(self) -> tuple[int, dict[str, str], bytes]:
-        """Status, headers and body; the server closes the connection after it."""
-        raw = await asyncio.wait_for(self.reader.read(), 30)
-        self.writer.close()
-        await self.writer.wait_closed()
-        head, _, body = raw.partition(b"\r\n\r\n")
-        status_line, *lines = head.decode().split("\r\n")
-        headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-        return int(status_line.split()[1]), headers, body
-
-
 async def staged_keys(proxy: Proxy) -> list[str]:
     return [key async for key in proxy.store.list_keys("uploads/") if not key.endswith(".json")]
 
@@ -358,18 +323,10 @@ async def test_a_second_put_to_a_put_url_while_one_is_in_progress_is_409(make_pr
     batch = await proxy.upload_batch(UPLOADER, {"f.bin": DATA, "other.bin": OTHER})
     put_url, other_url = batch["files"]["f.bin"]["put_url"], batch["files"]["other.bin"]["put_url"]
 
-    first = await RawPut.start(put_url, DATA, len(DATA) // 2)
-    await asyncio.sleep(0)  # let the proxy start receiving it
-    for _ in range(50):
-        async with proxy.session.put(
-            put_url, data=DATA, headers={"Content-Type": "application/octet-stream"}
-        ) as second:
-            if second.status == 409:
-                assert await second.json() == problem_body(409, PUT_IN_PROGRESS_DETAIL)
-                break
-        await asyncio.sleep(0.05)  # the first PUT's headers have not been read yet
-    else:
-        pytest.fail("the second PUT was never refused")
+    first = await hold_put(proxy.session, put_url, DATA)
+    async with proxy.session.put(put_url, data=DATA, headers={"Content-Type": "application/octet-stream"}) as second:
+        assert second.status == 409
+        assert await second.json() == problem_body(409, PUT_IN_PROGRESS_DETAIL)
     assert await proxy.put(other_url, OTHER) == 200  # another put_url is not held up
 
     await first.send(DATA[len(DATA) // 2 :])
