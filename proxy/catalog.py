@@ -52,6 +52,7 @@ SEARCH_RESULT_LIMIT = 1000
 # (TOOLTOOL_SEARCH_MAX_LOOKUPS): as many as a full page of files may need confirming.
 SEARCH_MAX_LOOKUPS = 1000
 STORE_CONCURRENCY = 32  # store requests one catalog operation keeps in flight
+CONFIRM_AHEAD = 4 * STORE_CONCURRENCY  # search results held back at most while their lookups are pending
 UPLOAD_URL_TTL = 3600  # put_url lifetime assumed when none is given (TOOLTOOL_UPLOAD_URL_TTL's default)
 
 T = TypeVar("T")
@@ -472,6 +473,8 @@ class Confirmation:
         return cached
 
     async def _look_up(self, digests: list[str]) -> None:
+        if not digests:
+            return
         self.left -= len(digests)
         entries = await map_concurrently(self.index.lookup, digests, STORE_CONCURRENCY)
         self.entries.update(zip(digests, entries, strict=True))
@@ -480,21 +483,25 @@ class Confirmation:
         """The items in order, each once the index entry of its file is known (looked up
         STORE_CONCURRENCY at a time). Stops, setting `exhausted`, before the first item whose
         file would need a lookup beyond the budget."""
-        ready: list[T] = []
+        ready: list[T] = []  # items waiting for the lookups in `wanted`
         wanted: list[str] = []
         for item in items:
             digest = digest_of(item)
-            if not self._known(digest) and digest not in wanted:
-                if len(wanted) in (STORE_CONCURRENCY, self.left):
-                    await self._look_up(wanted)
-                    for done in ready:
-                        yield done
-                    ready, wanted = [], []
+            needs_lookup = not self._known(digest) and digest not in wanted
+            if (needs_lookup and len(wanted) == min(self.left, STORE_CONCURRENCY)) or len(ready) == CONFIRM_AHEAD:
+                await self._look_up(wanted)
+                for done in ready:
+                    yield done
+                ready, wanted = [], []
+            if needs_lookup:
                 if self.left == 0:
                     self.exhausted = True
                     return
                 wanted.append(digest)
-            ready.append(item)
+            if wanted:
+                ready.append(item)
+            else:
+                yield item  # nothing to wait for: the caller may stop here, before any further work
         await self._look_up(wanted)
         for done in ready:
             yield done

@@ -4,8 +4,10 @@ announced, the rest reached by an opaque cursor; announced files of expired batc
 search nothing; a proxied PUT has a body idle timeout, one active PUT per put_url, and buffers
 at most one multipart part. Store reads are counted, not timed."""
 
+import asyncio
 import base64
 import hashlib
+import itertools
 import json
 import time
 from collections.abc import AsyncIterator
@@ -18,7 +20,7 @@ import yarl
 
 from manifests import Batch, IndexEntry, UploadFile, Visibility
 from proxy.batches import BatchRecords
-from proxy.catalog import CatalogState
+from proxy.catalog import CatalogState, Confirmation
 from proxy.handlers.search import INVALID_CURSOR_DETAIL
 from proxy.journal import BATCH_DELETED, JournalRecord
 from proxy.keys import index_key
@@ -207,6 +209,28 @@ async def test_expired_batches_never_completed_cost_search_nothing_and_are_not_s
     assert (await page(proxy, "file", "stale-", ANONYMOUS))["result"] == []
     assert [batch["id"] for batch in (await page(proxy, "upload", "Bug 76", ANONYMOUS))["result"]] == [live["id"]]
     assert store_reads(calls) == CALLS_PER_LOOKUP  # live.bin's lookup only (then cached)
+
+
+async def test_confirmation_holds_back_no_result_that_needs_no_lookup(proxy: Proxy) -> None:
+    """A page ends as soon as it is full: results that need no lookup are passed on at once,
+    so a search never walks more of the catalog than its page needs."""
+    endless = ((f"{n:0128x}", n) for n in itertools.count())
+    confirmation = Confirmation(proxy.index, frozenset(Visibility), budget=1)
+    stream = confirmation.confirmed(endless, lambda item: item[0])
+
+    async def first_three() -> list[Any]:
+        return [item async for item in aislice(stream, 3)]
+
+    assert await asyncio.wait_for(first_three(), 10) == [(f"{n:0128x}", n) for n in range(3)]
+    await stream.aclose()
+
+
+async def aislice(stream: AsyncIterator[Any], count: int) -> AsyncIterator[Any]:
+    async for item in stream:
+        yield item
+        count -= 1
+        if not count:
+            return
 
 
 # --- search: cursors ---------------------------------------------------------------------------
