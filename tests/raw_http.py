@@ -10,8 +10,9 @@ import yarl
 class RawPut:
     """A PUT as tooltool.py sends it (Content-Type and Content-Length only, no Authorization)."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, rest: bytes) -> None:
         self.reader, self.writer = reader, writer
+        self.rest = rest  # the part of the body not sent yet
 
     @classmethod
     async def start(cls, put_url: str, data: bytes, sent: int) -> "RawPut":
@@ -26,11 +27,16 @@ class RawPut:
         )
         writer.write(head.encode() + data[:sent])
         await writer.drain()
-        return cls(reader, writer)
+        return cls(reader, writer, data[sent:])
 
-    async def send(self, data: bytes) -> None:
-        self.writer.write(data)
-        await self.writer.drain()
+    async def finish(self) -> tuple[int, dict[str, str], bytes]:
+        """Send the rest of the body; the answer (a 408 if the proxy gave up waiting first)."""
+        try:
+            self.writer.write(self.rest)
+            await self.writer.drain()
+        except ConnectionError:
+            pass  # the proxy answered and closed the connection already
+        return await self.answer()
 
     async def answer(self) -> tuple[int, dict[str, str], bytes]:
         """Status, headers (names in lower case) and body; the server closes the connection after it."""
@@ -48,7 +54,9 @@ class RawPut:
 
 async def hold_put(session: aiohttp.ClientSession, put_url: str, data: bytes) -> RawPut:
     """A PUT of half of `data`, returned once the proxy is receiving it: when it refuses another
-    PUT to the same URL (it reads the held PUT's headers a moment after they were sent)."""
+    PUT to the same URL (it reads the held PUT's headers a moment after they were sent).
+    `finish()` it rather than hang up: a test server cancels the handler of a connection that
+    goes away, wherever it is."""
     held = await RawPut.start(put_url, data, len(data) // 2)
     for _ in range(100):
         async with session.put(put_url, data=data, headers={"Content-Type": "application/octet-stream"}) as probe:

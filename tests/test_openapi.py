@@ -267,7 +267,7 @@ class World:
 
     async def close(self) -> None:
         for held in self.held:
-            await held.close()
+            await held.finish()
 
     async def make_pending(self) -> str:
         """A file announced in a batch whose bytes have not arrived."""
