@@ -517,6 +517,23 @@ class Confirmation:
 
 
 @dataclass
+class _PageEnd:
+    """Where a page's items end, once it is known: when the page is full (files), or after
+    the batch that fills it, once that shows a file (batches). Items beyond are not taken, so
+    none of them is looked up; that there was one is noted."""
+
+    full: bool = False
+    last_batch: int | None = None
+    beyond: bool = False
+
+    def admits(self, batch_id: int | None = None) -> bool:
+        if self.full and (batch_id is None or batch_id != self.last_batch):
+            self.beyond = True
+            return False
+        return True
+
+
+@dataclass
 class _BatchAnswer:
     """A batch of a search answer while its files are confirmed."""
 
@@ -581,22 +598,26 @@ class Catalog:
         `after`) that a caller who may download `readable` visibilities may see."""
         state = await self.current()
         confirmation = Confirmation(self.index, readable, self.max_lookups)
-        found = state.files_after(query, readable, after, self.live_after())
+        end = _PageEnd()
+        found = itertools.takewhile(
+            lambda item: end.admits(), state.files_after(query, readable, after, self.live_after())
+        )
         results: list[dict[str, Any]] = []
         last, more = after, False
         stream = confirmation.confirmed(found, _first)
         try:
             async for digest, facts in stream:
                 if len(results) == self.result_limit:
-                    more = True
+                    more = True  # taken before the page was full
                     break
                 record = confirmation.record(digest, facts)
                 if record is not None:
                     results.append(record)
                     last = FilePosition(digest)
+                    end.full = len(results) == self.result_limit
         finally:
             await stream.aclose()
-        return SearchPage(results, more or confirmation.exhausted, last)
+        return SearchPage(results, more or end.beyond or confirmation.exhausted, last)
 
     async def search_batches(
         self, query: str, readable: Collection[Visibility], after: BatchPosition | None = None
@@ -609,7 +630,10 @@ class Catalog:
         inside that batch."""
         state = await self.current()
         confirmation = Confirmation(self.index, readable, self.max_lookups)
-        found = state.batch_files_after(query, readable, after, self.live_after())
+        end = _PageEnd()
+        found = itertools.takewhile(
+            lambda item: end.admits(item[0].id), state.batch_files_after(query, readable, after, self.live_after())
+        )
         results: list[dict[str, Any]] = []
         last, more = after, False
         answer: _BatchAnswer | None = None
@@ -622,13 +646,15 @@ class Catalog:
                         last = BatchPosition(answer.batch.id)
                     answer = None
                     if len(results) == self.result_limit:
-                        more = True
+                        more = True  # taken before the page was full
                         break
                     answer = _BatchAnswer(batch)
                 record = confirmation.record(digest, facts)
                 if record is not None:
                     answer.files[filename] = record
                     answer.last_filename = filename
+                    if len(results) == self.result_limit - 1:  # this batch fills the page
+                        end.full, end.last_batch = True, batch.id
         finally:
             await stream.aclose()
         if answer is not None and answer.files:
@@ -639,7 +665,7 @@ class Catalog:
                 results.append(answer.shape())
                 last = BatchPosition(answer.batch.id, answer.last_filename)
             # else: the lookups ran out inside it; the next page answers it whole
-        return SearchPage(results, more or confirmation.exhausted, last)
+        return SearchPage(results, more or end.beyond or confirmation.exhausted, last)
 
     async def current(self) -> CatalogState:
         """The catalog, refreshed first if the last look at the journal is `refresh_seconds` old.

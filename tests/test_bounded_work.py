@@ -211,6 +211,24 @@ async def test_expired_batches_never_completed_cost_search_nothing_and_are_not_s
     assert store_reads(calls) == CALLS_PER_LOOKUP  # live.bin's lookup only (then cached)
 
 
+async def test_a_search_repeated_while_its_lookups_are_cached_reads_nothing(
+    make_proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full page takes no item beyond itself, so it looks nothing up past its last result."""
+    proxy = await make_proxy(search_limit="3", catalog_refresh="3600")
+    for number in range(10):
+        await plant(
+            proxy, f"Bug 79: batch {number}", {f"many-{number}-{n}.bin": f"{number} {n}".encode() for n in range(2)}
+        )
+    for what, query in (("file", "many-"), ("upload", "Bug 79")):
+        first = await page(proxy, what, query, ANONYMOUS)
+        assert len(first["result"]) == 3
+        calls = count_store_calls(proxy, monkeypatch)
+        assert await page(proxy, what, query, ANONYMOUS) == first
+        assert store_reads(calls) == 0, (what, dict(calls))
+        monkeypatch.undo()
+
+
 async def test_confirmation_holds_back_no_result_that_needs_no_lookup(proxy: Proxy) -> None:
     """A page ends as soon as it is full: results that need no lookup are passed on at once,
     so a search never walks more of the catalog than its page needs."""
