@@ -378,9 +378,6 @@ async def test_a_second_put_to_a_put_url_while_one_is_in_progress_is_409(make_pr
 
 
 @pytest.mark.parametrize("store_kind", ["s3"])
-# aiohttp warns of any request body over 1 MiB given as bytes, as each part is (and was before
-# this test): a warning, outside a test that turns warnings into errors.
-@pytest.mark.filterwarnings("ignore:Sending a large body directly with raw bytes:ResourceWarning")
 async def test_a_multipart_write_holds_at_most_one_part(proxy: Proxy, monkeypatch: pytest.MonkeyPatch) -> None:
     """write_stream of a body larger than a part hands S3 parts of exactly MULTIPART_PART_SIZE
     bytes (the last one the rest), whatever the sizes of the chunks it is given."""

@@ -124,7 +124,7 @@ class S3Store(ObjectStore):
         parts: list[dict[str, Any]] = []
         received = 0
         # At most one part in memory per PUT: a part is filled to exactly MULTIPART_PART_SIZE
-        # and handed over as it is (no copy); the rest of the chunk starts the next one.
+        # and sent before more is read; the rest of the chunk starts the next one.
         buffer = bytearray()
         try:
             async for chunk in chunks:
@@ -136,13 +136,13 @@ class S3Store(ObjectStore):
                     room = MULTIPART_PART_SIZE - len(buffer)
                     buffer += rest[:room]
                     rest = rest[room:]
-                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, buffer))
-                    buffer = bytearray()
+                    parts.append(await self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
+                    buffer.clear()
                 buffer += rest
             if received != size:
                 raise ValueError("fewer bytes than announced")
             if buffer or not parts:
-                parts.append(await self._upload_part(key, upload_id, len(parts) + 1, buffer))
+                parts.append(await self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
             with _translate_errors(key):
                 await self._client.complete_multipart_upload(
                     Bucket=self.bucket, Key=self._key(key), UploadId=upload_id, MultipartUpload={"Parts": parts}
@@ -155,7 +155,7 @@ class S3Store(ObjectStore):
         assert info is not None
         return info
 
-    async def _upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> dict[str, Any]:
+    async def _upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
         with _translate_errors(key):
             response = await self._client.upload_part(
                 Bucket=self.bucket, Key=self._key(key), UploadId=upload_id, PartNumber=number, Body=data
