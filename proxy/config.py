@@ -90,6 +90,9 @@ class Config:
     cors_origins: tuple[str, ...] = ()
     cloudfront: "CloudFront | None" = field(default=None, repr=False)  # redirects go to CloudFront when set
     log_flush_seconds: float = 0.2  # `serve` writes buffered log lines at least this often (0: each at once)
+    search_limit: int = 1000  # results one search answer holds at most
+    search_max_lookups: int = 1000  # index lookups one search request makes in the store at most
+    put_idle_timeout: float = 60.0  # seconds a proxied PUT may go without sending a byte
 
     @property
     def streams_downloads(self) -> bool:
@@ -224,6 +227,9 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         cors_origins=_cors_origins(env),
         cloudfront=_cloudfront(env, streams=store.is_local or env.get("TOOLTOOL_DOWNLOAD") == "stream"),
         log_flush_seconds=_number(env, "TOOLTOOL_LOG_FLUSH_SECONDS", 0.2),
+        search_limit=int(_number(env, "TOOLTOOL_SEARCH_LIMIT", 1000, minimum=1)),
+        search_max_lookups=int(_number(env, "TOOLTOOL_SEARCH_MAX_LOOKUPS", 1000, minimum=1)),
+        put_idle_timeout=_number(env, "TOOLTOOL_PUT_IDLE_TIMEOUT", 60.0, minimum=0.1),
     )
 
 
