@@ -60,4 +60,4 @@ RUN python -c 'import json, os, importlib.metadata as m; json.dump({"source": os
 
 USER 10001:10001
 # A container must listen on every interface; TOOLTOOL_PUBLIC_URL tells clients where it is.
-CMD ["sh", "-c", "exec tooltool-proxy serve --host 0.0.0.0 --port \"$PORT\""]
+CMD ["sh", "-c", "exec tooltool-proxy serve --host 0.0.0.0 --port \"$PORT\" --workers auto"]

@@ -30,6 +30,8 @@ setup(
         "dockerflow>=2024.1",
         "prometheus-client>=0.20,<1",
         "tqdm>=4.66",
+        # RSA keys for CloudFront signed URLs (botocore signs, cryptography holds the key).
+        "cryptography>=42,<51",
         "yarl>=1.9,<2",
     ],
     extras_require={

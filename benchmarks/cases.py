@@ -17,6 +17,7 @@ from benchmarks.processes import (
     Cores,
     Server,
     cpu_seconds,
+    family_cpu_seconds,
     peak_rss_bytes,
     pin_all_threads,
     reset_peak_rss,
@@ -166,6 +167,46 @@ def request_rate(
             f"reference {_spread(sides['reference'].rates, 'req/s')}",
             f"server CPU per request: proxy {cpu_ours:.0f} µs, reference {cpu_theirs:.0f} µs "
             f"(ratio {ratio_text(cpu_theirs / cpu_ours)}; CPU time is what the noisy neighbours disturb least)",
+        ],
+    )
+
+
+def workers_cpu(single: tuple[Server, str], double: tuple[Server, str], settings: Settings, cores: Cores) -> Row:
+    """Server CPU per request of the anonymous 302 with `serve --workers 2` against one process.
+
+    CPU time does not depend on how many cores the load generator leaves free, so it says what
+    the workers cost even where both share the server core. The two-worker side counts the
+    supervisor and both workers."""
+    sides: dict[str, RateSide] = {"1 worker": RateSide(), "2 workers": RateSide()}
+    servers = {"1 worker": single, "2 workers": double}
+    for _server, url in servers.values():  # always: the second worker may still be starting
+        run_load(url, 2, settings.concurrency, cores.load, use_wrk=settings.use_wrk)
+    for _ in range(settings.repeats):
+        for name, (server, url) in servers.items():
+            before = family_cpu_seconds(server.pid)
+            result = run_load(url, settings.seconds, settings.concurrency, cores.load, use_wrk=settings.use_wrk)
+            spent = family_cpu_seconds(server.pid) - before
+            if result.unexpected:
+                raise RuntimeError(f"{server.name}: {result.unexpected} unexpected answers under load")
+            sides[name].rates.append(result.rate)
+            sides[name].cpu_us.append(1e6 * spent / max(result.requests, 1))
+            sides[name].tool = result.tool
+    one, two = _median(sides["1 worker"].cpu_us), _median(sides["2 workers"].cpu_us)
+    where = f"core(s) {sorted(cores.server)}" if cores.server is not None else "any core"
+    return Row(
+        case="server CPU per anonymous 302 with serve --workers 2",
+        measured=f"{two:.0f} µs per request (supervisor and 2 workers)",
+        reference=f"{one:.0f} µs per request (1 process, no supervisor)",
+        ratio=ratio_text(one / two),
+        target="reported",
+        met=None,
+        notes=[
+            f"load: {sides['1 worker'].tool}, {settings.concurrency} connections, {settings.repeats} {TIMES} "
+            f"{settings.seconds:g} s per side; both servers on {where}, so the rates say nothing about scaling: "
+            f"1 worker {_spread(sides['1 worker'].rates, 'req/s')}; "
+            f"2 workers {_spread(sides['2 workers'].rates, 'req/s')}",
+            f"CPU per request: 1 worker {_spread(sides['1 worker'].cpu_us, 'µs')}; "
+            f"2 workers {_spread(sides['2 workers'].cpu_us, 'µs')}",
         ],
     )
 

@@ -109,8 +109,10 @@ def write_clients_file(path: Path) -> Path:
     return path
 
 
-def start_proxy(moto: Server, workdir: Path, cores: Cores, name: str = "proxy", **overrides: str) -> Server:
-    """`python -m proxy serve` on the bucket; keyword arguments become TOOLTOOL_* variables."""
+def start_proxy(
+    moto: Server, workdir: Path, cores: Cores, name: str = "proxy", workers: int = 1, **overrides: str
+) -> Server:
+    """`python -m proxy serve [--workers N]` on the bucket; keyword arguments become TOOLTOOL_* variables."""
     port = free_port()
     env = {
         **AWS_ENV,
@@ -120,7 +122,7 @@ def start_proxy(moto: Server, workdir: Path, cores: Cores, name: str = "proxy", 
         "TOOLTOOL_PUBLIC_URL": f"http://127.0.0.1:{port}",
         **{f"TOOLTOOL_{key.upper()}": value for key, value in overrides.items()},
     }
-    args = ["-m", "proxy", "serve", "--port", str(port)]
+    args = ["-m", "proxy", "serve", "--port", str(port), "--workers", str(workers)]
     return start_server(
         name, args, port, cores=cores.server, env=env, log_path=workdir / f"{name}.log", ready_path="/__lbheartbeat__"
     )

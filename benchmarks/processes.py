@@ -170,3 +170,14 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU time of the process (all its threads) so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def family_cpu_seconds(pid: int) -> float:
+    """CPU time of the process and of its live children (a supervisor and its workers)."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                with contextlib.suppress(OSError):
+                    total += cpu_seconds(int(child))
+    return total

@@ -124,6 +124,12 @@ def run_cases(settings: Settings, cores: Cores, workdir: Path) -> list[Row]:
         ]
         for server in (hot_reference, internal_reference):
             server.stop()
+        workers = start_proxy(moto, workdir, cores, name="proxy-workers", workers=2)
+        servers.append(workers)
+        rows.append(
+            cases.workers_cpu((proxy, hot_url), (workers, f"{workers.url}/sha512/{hot.digest}"), settings, cores)
+        )
+        workers.stop()
 
         rows.append(_store_requests(moto, hot, settings, cores, workdir, servers))
         direct_url = record_answer(f"{proxy.url}/sha512/{big.digest}")["headers"]["Location"]
@@ -159,7 +165,7 @@ def _store_requests(
 
 
 def _in_issue_order(rows: list[Row]) -> list[Row]:
-    order = ["anonymous", "Hawk", "streaming", "upload verification", "object-store requests", "cold download"]
+    order = ["anonymous", "Hawk", "server CPU", "streaming", "upload verification", "object-store", "cold download"]
     return sorted(rows, key=lambda row: next(i for i, prefix in enumerate(order) if row.case.startswith(prefix)))
 
 

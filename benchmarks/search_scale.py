@@ -191,7 +191,7 @@ async def measure(config: Config, repeats: int) -> dict[str, Any]:
         for reader, readable in readers.items():
             search: Callable[..., Any] = catalog.search_files if query.what == "file" else catalog.search_batches
             found = await search(query.text, readable)  # warms the index cache used to confirm public files
-            row: dict[str, Any] = {"query": query, "reader": reader, "results": len(found)}
+            row: dict[str, Any] = {"query": query, "reader": reader, "results": len(found.results)}
             for mode, interval in (("refreshing", 0.0), ("within", 3600.0)):
                 catalog.refresh_seconds = interval
                 latencies, requests = [], Counter[str]()
@@ -220,8 +220,9 @@ async def measure_memory(config: Config) -> dict[str, Any]:
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     state = await catalog.load()
-    state.find_files("", frozenset(Visibility), 1)  # builds the texts searched, as the first search does
-    state.find_batches("", frozenset(Visibility), 1)
+    # Build the texts searched, as the first search does.
+    next(state.files_after("", frozenset(Visibility)), None)
+    next(state.batch_files_after("", frozenset(Visibility)), None)
     gc.collect()
     held = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()

@@ -132,12 +132,18 @@ def create_app(
             app[NOTICES].append(warning)
         app[AUTH].replay_guard = ReplayGuard(store)
         metrics.watch(index.cache.stats, app[AUTH])
-        app[DOWNLOADS] = Downloads(stores, index, config.scope_prefix, config.signed_url_ttl)
+        app[DOWNLOADS] = Downloads(stores, index, config.scope_prefix, config.signed_url_ttl, config.cloudfront)
         app[FILES] = Files(app[DOWNLOADS], BatchRecords(stores.home, index.journal), config.scope_prefix)
         proxy_base = (config.public_url or put_base_url) if config.uploads_through_proxy else None
         if config.uploads_through_proxy and proxy_base is None:
             raise ConfigError("TOOLTOOL_PUBLIC_URL is required: uploads go through the proxy's PUT endpoint")
-        app[CATALOG] = Catalog(index, refresh_seconds=config.catalog_refresh)
+        app[CATALOG] = Catalog(
+            index,
+            refresh_seconds=config.catalog_refresh,
+            result_limit=config.search_limit,
+            max_lookups=config.search_max_lookups,
+            upload_url_ttl=config.upload_url_ttl,
+        )
         app[UPLOADS] = Uploads(
             stores,
             index,

@@ -63,6 +63,18 @@ class LookupCache(Generic[K, V]):
             self._in_flight[key] = task
         return await asyncio.shield(task)
 
+    def cached(self, key: K) -> tuple[bool, V | None]:
+        """(True, value) when an answer is cached (value None: cached as missing), else
+        (False, None). Loads nothing."""
+        value = self._found.get(key)
+        if value is not None:
+            self.stats.hits += 1
+            return True, value
+        if key in self._missing:
+            self.stats.hits += 1
+            return True, None
+        return False, None
+
     async def _fill(self, key: K, load: Callable[[K], Awaitable[V | None]]) -> V | None:
         generation = self._generation.get(key, 0)
         self.stats.loads += 1

@@ -12,6 +12,13 @@ The catalog can lag the index (another replica's change until the next refresh, 
 object edited by hand until the next rebuild), and the index is what downloads obey. So a file
 is shown as public to a caller who may not see internal files only once the (cached) index
 lookup agrees; an index that says internal hides it (fail closed).
+
+Work per request is bounded whatever uploaders announce: an answer holds at most
+`result_limit` results and one request makes at most `max_lookups` index lookups in the store
+(answers the lookup cache holds cost none); where it stops, the page names the position after
+its last result (proxy/paging.py). A file announced by a batch but never committed is shown
+only while that batch's put_urls are valid; after that it costs a search nothing, and `gc`
+removes the batch record ("batch-deleted" in the journal).
 """
 
 import asyncio
@@ -24,25 +31,33 @@ import logging
 import sys
 import time
 from array import array
-from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Generic, TypeVar
 
 from manifests import ALGORITHM, Batch, IndexEntry, ValidationError, Visibility, is_valid_digest, parse_visibility
 from proxy.index import FileIndex
-from proxy.journal import BATCH, FILE, RETENTION_SECONDS, Journal, JournalPosition, JournalRecord
+from proxy.journal import BATCH, BATCH_DELETED, FILE, RETENTION_SECONDS, Journal, JournalPosition, JournalRecord
+from proxy.paging import BatchPosition, FilePosition
 
 log = logging.getLogger("tooltool.catalog")
 
 SNAPSHOT_KEY = "catalog/snapshot.json.gz"
 SNAPSHOT_FORMAT = 1
-# The most results one search answers: the first matches in digest order (files) or newest
-# first (batches), so that a one-letter query cannot build an answer of the whole catalog.
+# The most results one search answers by default (TOOLTOOL_SEARCH_LIMIT): the first matches in
+# digest order (files) or newest first (batches), so that a one-letter query cannot build an
+# answer of the whole catalog.
 SEARCH_RESULT_LIMIT = 1000
+# The most index lookups one search request makes in the store by default
+# (TOOLTOOL_SEARCH_MAX_LOOKUPS): as many as a full page of files may need confirming.
+SEARCH_MAX_LOOKUPS = 1000
 STORE_CONCURRENCY = 32  # store requests one catalog operation keeps in flight
+CONFIRM_AHEAD = 4 * STORE_CONCURRENCY  # search results held back at most while their lookups are pending
+UPLOAD_URL_TTL = 3600  # put_url lifetime assumed when none is given (TOOLTOOL_UPLOAD_URL_TTL's default)
 
 T = TypeVar("T")
 R = TypeVar("R")
+P = TypeVar("P", FilePosition, BatchPosition)
 
 
 async def map_concurrently(function: Callable[[T], Awaitable[R]], items: Sequence[T], limit: int) -> list[R]:
@@ -84,13 +99,16 @@ class TextIndex:
         """An item of `texts`, leaving out their separator characters."""
         return cls.TEXT_END.join(text.replace(cls.TEXT_END, "").replace(cls.ITEM_END, "") for text in texts)
 
-    def containing(self, query: str) -> Iterator[int]:
+    def containing(self, query: str, start: int = 0) -> Iterator[int]:
+        """The items from position `start` on with a text containing `query`, in order."""
+        if start >= self.count:
+            return
         if not query:
-            yield from range(self.count)
+            yield from range(start, self.count)
             return
         if self.has_separator(query):
             return  # no text holds one
-        found = self.text.find(query)
+        found = self.text.find(query, self.starts[start])
         while found != -1:
             position = bisect.bisect_right(self.starts, found) - 1
             yield position
@@ -102,8 +120,9 @@ class TextIndex:
 @dataclass(slots=True)
 class FileFacts:
     """What search shows of one file. `indexed` facts come from an index entry; the others
-    only from a batch that announced the file (it was never committed). A `deleted` file (an
-    admin deleted it altogether) is not shown until it is uploaded again."""
+    only from a batch that announced the file (it was never committed), shown while the newest
+    such batch (`announced`) has valid put_urls. A `deleted` file (an admin deleted it
+    altogether) is not shown until it is uploaded again."""
 
     size: int
     visibility: Visibility
@@ -112,6 +131,12 @@ class FileFacts:
     indexed: bool
     changed: str = ""  # journal key of the record these facts are from ("" when older)
     deleted: bool = False
+    announced: int = 0  # the id of the newest batch that announced the file
+
+    def searchable(self, readable: Collection[Visibility], live_after: int) -> bool:
+        """Whether search may show the file to a caller who may download `readable`, when
+        batches with an id below `live_after` have expired."""
+        return self.visibility in readable and not self.deleted and (self.indexed or self.announced >= live_after)
 
     @property
     def filenames(self) -> list[str]:
@@ -145,9 +170,13 @@ class BatchFacts:
 
 
 @dataclass(frozen=True)
-class BatchMatch:
-    batch: BatchFacts
-    files: list[tuple[str, str, FileFacts]]  # the visible ones: (filename, digest, facts)
+class SearchPage(Generic[P]):
+    """One answer of a search: its results and, when `more` are left, the position after the
+    last one shown (None: the start, nothing shown yet)."""
+
+    results: list[dict[str, Any]]
+    more: bool
+    next: P | None
 
 
 class CatalogState:
@@ -162,6 +191,7 @@ class CatalogState:
         self._digests: list[str] = []
         self._batch_ids: list[int] = []
         self._unsorted = False
+        self._removed = False  # batches (and files) removed since the last sort
         self._filenames: TextIndex | None = None  # in digest order
         self._batch_texts: TextIndex | None = None  # author and message, newest first
         # digest -> ids of the batches that uploaded it; built by the first look-up (the web
@@ -191,12 +221,39 @@ class CatalogState:
 
     def apply_batch(self, batch: Batch) -> None:
         files = tuple((upload.filename, sys.intern(upload.digest)) for upload in batch.files)
-        self._put_batch(BatchFacts(batch.id, batch.uploaded, batch.author, batch.message, files))
+        facts = BatchFacts(batch.id, batch.uploaded, batch.author, batch.message, files)
+        self._put_batch(facts)
         for upload in batch.files:
             known = self.files.get(upload.digest)
             if known is None:
                 known = FileFacts(upload.size, upload.visibility, has_instances=False, names="", indexed=False)
             self._put_file(upload.digest, known.with_names([upload.filename]))
+        self._note_announced(facts)
+
+    def _note_announced(self, batch: BatchFacts) -> None:
+        for _, digest in batch.files:
+            known = self.files.get(digest)
+            if known is not None and known.announced < batch.id:
+                known.announced = batch.id
+
+    def remove_batch(self, batch_id: int) -> None:
+        """A batch record `gc` removed: none of its files was ever committed. The files only it
+        (or older batches) announced go too."""
+        batch = self.batches.pop(batch_id, None)
+        if batch is None:
+            return
+        self._removed = True
+        self._batch_texts = None
+        if self._holders is not None:
+            for digest in {digest for _, digest in batch.files}:
+                holders = self._holders.get(digest, [])
+                if batch_id in holders:
+                    holders.remove(batch_id)
+        for _, digest in batch.files:
+            known = self.files.get(digest)
+            if known is not None and not known.indexed and known.announced <= batch_id:
+                del self.files[digest]
+                self._filenames = None
 
     def _put_file(self, digest: str, facts: FileFacts) -> None:
         known = self.files.get(digest)
@@ -230,6 +287,11 @@ class CatalogState:
                 self.apply_entry(IndexEntry.from_json(json.dumps(record.doc).encode(), digest), record.key)
             elif record.kind == BATCH:
                 self.apply_batch(Batch.from_json(json.dumps(record.doc).encode()))
+            elif record.kind == BATCH_DELETED:
+                batch_id = record.doc.get("id")
+                if type(batch_id) is not int or batch_id <= 0:
+                    raise ValidationError("a batch deletion without a valid batch id")
+                self.remove_batch(batch_id)
             elif is_valid_digest(digest):
                 self.apply_deletion(digest, record.key)
             else:
@@ -244,76 +306,122 @@ class CatalogState:
         self.position.mark_applied(keys)
 
     def _sort(self) -> None:
-        if self._unsorted:
+        if self._removed:
+            self._digests = sorted(self.files)
+            self._batch_ids = sorted(self.batches)
+            self._removed = self._unsorted = False
+        elif self._unsorted:
             self._digests.sort()
             self._batch_ids.sort()
             self._unsorted = False
 
-    def _files_matching(self, query: str) -> Iterator[str]:
-        """Digests starting with `query` or with a filename containing it, in digest order."""
+    def _files_matching(self, query: str, after: FilePosition | None) -> Iterator[str]:
+        """Digests after `after` starting with `query` or with a filename containing it, in digest order."""
         self._sort()
         if self._filenames is None:
             self._filenames = TextIndex([self.files[digest].names for digest in self._digests])
-        first = bisect.bisect_left(self._digests, query)
+        start = 0 if after is None else bisect.bisect_right(self._digests, after.digest)
+        first = max(start, bisect.bisect_left(self._digests, query))
         by_digest = itertools.takewhile(
             lambda position: self._digests[position].startswith(query), range(first, len(self._digests))
         )
-        by_name = self._filenames.containing(query)
+        by_name = self._filenames.containing(query, start)
         previous = -1
         for position in heapq.merge(by_digest, by_name):
             if position != previous:
                 yield self._digests[position]
                 previous = position
 
-    def find_files(self, query: str, readable: Collection[Visibility], limit: int) -> list[tuple[str, FileFacts]]:
-        """Files with a digest starting with `query` or a filename containing it, in digest order."""
-        found = []
-        for digest in self._files_matching(query) if readable else ():
+    def files_after(
+        self,
+        query: str,
+        readable: Collection[Visibility],
+        after: FilePosition | None = None,
+        live_after: int = 0,
+    ) -> Iterator[tuple[str, FileFacts]]:
+        """Files a caller who may download `readable` may find with `query` (a digest starting
+        with it or a filename containing it), in digest order from after `after`. Files only
+        announced by batches with an id below `live_after` (expired) are left out."""
+        if not readable:
+            return
+        for digest in self._files_matching(query, after):
             facts = self.files[digest]
-            if facts.visibility in readable and not facts.deleted:
-                found.append((digest, facts))
-                if len(found) == limit:
-                    break
-        return found
+            if facts.searchable(readable, live_after):
+                yield digest, facts
 
-    def _batches_matching(self, query: str) -> Iterator[BatchFacts]:
-        """Batches whose author or message contains `query`, newest first."""
+    def _batches_matching(self, query: str, after: BatchPosition | None) -> Iterator[BatchFacts]:
+        """Batches whose author or message contains `query`, newest first, from `after` on:
+        after its batch, or from its batch when the position is inside it."""
         self._sort()
-        newest_first = self._batch_ids[::-1]
+        ids = self._batch_ids
         if self._batch_texts is None:
-            batches = (self.batches[batch_id] for batch_id in newest_first)
+            batches = (self.batches[batch_id] for batch_id in reversed(ids))
             self._batch_texts = TextIndex([TextIndex.item((batch.author, batch.message)) for batch in batches])
-        for position in self._batch_texts.containing(query):
-            yield self.batches[newest_first[position]]
+        start = 0
+        if after is not None:  # how many batches come before the position, newest first
+            if after.filename is None:
+                start = len(ids) - bisect.bisect_left(ids, after.batch_id)
+            else:
+                start = len(ids) - bisect.bisect_right(ids, after.batch_id)
+        for position in self._batch_texts.containing(query, start):
+            yield self.batches[ids[len(ids) - 1 - position]]
 
-    def find_batches(self, query: str, readable: Collection[Visibility], limit: int) -> list[BatchMatch]:
-        """Batches whose author or message contains `query`, newest first, with their visible files."""
-        return self._visible_batches(self._batches_matching(query) if readable else iter(()), readable, limit)
+    def batch_files_after(
+        self,
+        query: str,
+        readable: Collection[Visibility],
+        after: BatchPosition | None = None,
+        live_after: int = 0,
+    ) -> Iterator[tuple[BatchFacts, str, str, FileFacts]]:
+        """(batch, filename, digest, facts) of the files a caller who may download `readable`
+        may see in the batches whose author or message contains `query`: batch by batch, newest
+        first, each batch's files by filename, from after `after`. Files only announced by
+        batches with an id below `live_after` (expired) are left out."""
+        if not readable:
+            return
+        yield from self._visible_files(self._batches_matching(query, after), readable, after, live_after)
 
-    def find_batches_holding(self, digest: str, readable: Collection[Visibility], limit: int) -> list[BatchMatch]:
-        """Batches that uploaded the file `digest`, newest first, with their visible files."""
+    def holder_files_after(
+        self,
+        digest: str,
+        readable: Collection[Visibility],
+        after: BatchPosition | None = None,
+        live_after: int = 0,
+    ) -> Iterator[tuple[BatchFacts, str, str, FileFacts]]:
+        """As `batch_files_after`, for the batches that uploaded the file `digest` (the web
+        page's file view)."""
+        if not readable:
+            return
+        yield from self._visible_files(self._batches_holding(digest, after), readable, after, live_after)
+
+    def _batches_holding(self, digest: str, after: BatchPosition | None) -> Iterator[BatchFacts]:
+        """Batches that uploaded `digest`, newest first, from `after` on (as `_batches_matching`)."""
         if self._holders is None:
             self._holders = {}
             for batch in self.batches.values():
                 self._hold(batch)
-        ids = sorted(self._holders.get(digest, ()), reverse=True)
-        return self._visible_batches((self.batches[batch_id] for batch_id in ids), readable, limit)
+        for batch_id in sorted(self._holders.get(digest, ()), reverse=True):
+            if after is not None and (
+                batch_id > after.batch_id or (batch_id == after.batch_id and after.filename is None)
+            ):
+                continue
+            yield self.batches[batch_id]
 
-    def _visible_batches(
-        self, batches: Iterator[BatchFacts], readable: Collection[Visibility], limit: int
-    ) -> list[BatchMatch]:
-        found = []
+    def _visible_files(
+        self,
+        batches: Iterable[BatchFacts],
+        readable: Collection[Visibility],
+        after: BatchPosition | None,
+        live_after: int,
+    ) -> Iterator[tuple[BatchFacts, str, str, FileFacts]]:
         for batch in batches:
-            visible = []
-            for name, digest in batch.files:
+            resume_after = after.filename if after is not None and after.batch_id == batch.id else None
+            for filename, digest in sorted(batch.files):
+                if resume_after is not None and filename <= resume_after:
+                    continue
                 facts = self.files.get(digest)
-                if facts is not None and facts.visibility in readable and not facts.deleted:
-                    visible.append((name, digest, facts))
-            if visible:
-                found.append(BatchMatch(batch, visible))
-                if len(found) == limit:
-                    break
-        return found
+                if facts is not None and facts.searchable(readable, live_after):
+                    yield batch, filename, digest, facts
 
     def to_snapshot(self) -> bytes:
         """The gzipped JSON of `catalog/snapshot.json.gz`."""
@@ -338,10 +446,20 @@ class CatalogState:
             for item in doc["files"]:
                 state._put_file(str(item["digest"]), _file_facts(item))
             for item in doc["batches"]:
-                state._put_batch(_batch_facts(item))
+                batch = _batch_facts(item)
+                state._put_batch(batch)
+                state._note_announced(batch)
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"malformed snapshot ({type(exc).__name__}: {exc})") from None
         return state
+
+
+def _first(item: tuple[str, FileFacts]) -> str:
+    return item[0]
+
+
+def _third(item: tuple[BatchFacts, str, str, FileFacts]) -> str:
+    return item[2]
 
 
 def _file_doc(digest: str, facts: FileFacts, window_start: str) -> dict[str, Any]:
@@ -382,15 +500,135 @@ def _batch_facts(item: dict[str, Any]) -> BatchFacts:
     return BatchFacts(int(item["id"]), str(item["uploaded"]), str(item["author"]), str(item["message"]), files)
 
 
-class Catalog:
-    """This replica's search catalog over the home store of `index`."""
+class Confirmation:
+    """The index lookups of one search request. A file the catalog would show as public to a
+    caller who may not see internal files is shown as the index has it (fail closed); callers
+    who may see internal files need none, unless the answer shows what only the index holds
+    (`look_up_all`: the web page's search with regions). At most `budget` lookups go to the store: answers
+    the lookup cache holds cost none, and none of them is made before it is needed."""
 
-    def __init__(self, index: FileIndex, refresh_seconds: float = 5.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, index: FileIndex, readable: Collection[Visibility], budget: int, *, look_up_all: bool = False
+    ) -> None:
+        self.index = index
+        self.readable = readable
+        # `look_up_all`: every file is looked up, whoever the caller (an answer with instances).
+        self.needed = look_up_all or Visibility.INTERNAL not in readable
+        self.left = budget
+        self.exhausted = False  # set when an item needed a lookup beyond the budget
+        self.entries: dict[str, IndexEntry | None] = {}
+
+    def _known(self, digest: str) -> bool:
+        if not self.needed or digest in self.entries:
+            return True
+        cached, entry = self.index.cache.cached(digest)
+        if cached:
+            self.entries[digest] = entry
+        return cached
+
+    async def _look_up(self, digests: list[str]) -> None:
+        if not digests:
+            return
+        self.left -= len(digests)
+        entries = await map_concurrently(self.index.lookup, digests, STORE_CONCURRENCY)
+        self.entries.update(zip(digests, entries, strict=True))
+
+    async def confirmed(self, items: Iterable[T], digest_of: Callable[[T], str]) -> AsyncGenerator[T, None]:
+        """The items in order, each once the index entry of its file is known (looked up
+        STORE_CONCURRENCY at a time). Stops, setting `exhausted`, before the first item whose
+        file would need a lookup beyond the budget."""
+        ready: list[T] = []  # items waiting for the lookups in `wanted`
+        wanted: list[str] = []
+        for item in items:
+            digest = digest_of(item)
+            needs_lookup = not self._known(digest) and digest not in wanted
+            if (needs_lookup and len(wanted) == min(self.left, STORE_CONCURRENCY)) or len(ready) == CONFIRM_AHEAD:
+                await self._look_up(wanted)
+                for done in ready:
+                    yield done
+                ready, wanted = [], []
+            if needs_lookup:
+                if self.left == 0:
+                    self.exhausted = True
+                    return
+                wanted.append(digest)
+            if wanted:
+                ready.append(item)
+            else:
+                yield item  # nothing to wait for: the caller may stop here, before any further work
+        await self._look_up(wanted)
+        for done in ready:
+            yield done
+
+    def record(self, digest: str, facts: FileFacts) -> dict[str, Any] | None:
+        """The record to answer for a file `confirmed` let through, or None when the index now
+        hides it. A file the index does not know (announced by a batch, never committed) keeps
+        its facts."""
+        entry = self.entries.get(digest)
+        if entry is None:
+            return facts.file_record(digest)
+        return entry.file_record() if entry.visibility in self.readable else None
+
+
+@dataclass
+class _PageEnd:
+    """Where a page's items end, once it is known: when the page is full (files), or after
+    the batch that fills it, once that shows a file (batches). Items beyond are not taken, so
+    none of them is looked up; that there was one is noted."""
+
+    full: bool = False
+    last_batch: int | None = None
+    beyond: bool = False
+
+    def admits(self, batch_id: int | None = None) -> bool:
+        if self.full and (batch_id is None or batch_id != self.last_batch):
+            self.beyond = True
+            return False
+        return True
+
+
+@dataclass
+class _BatchAnswer:
+    """A batch of a search answer while its files are confirmed."""
+
+    batch: BatchFacts
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+    last_filename: str = ""
+
+    def shape(self) -> dict[str, Any]:
+        batch = self.batch
+        return {"id": batch.id, "uploaded": batch.uploaded, "author": batch.author, "message": batch.message} | {
+            "files": self.files
+        }
+
+
+class Catalog:
+    """This replica's search catalog over the home store of `index`.
+
+    A search answers at most `result_limit` results and makes at most `max_lookups` index
+    lookups in the store; files announced by batches older than `upload_url_ttl` (their
+    put_urls have expired) that were never committed are not shown."""
+
+    def __init__(
+        self,
+        index: FileIndex,
+        refresh_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        result_limit: int = SEARCH_RESULT_LIMIT,
+        max_lookups: int = SEARCH_MAX_LOOKUPS,
+        upload_url_ttl: float = UPLOAD_URL_TTL,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.index = index
         self.store = index.store
         self.journal: Journal = index.journal
         self.refresh_seconds = refresh_seconds
+        self.result_limit = result_limit
+        self.max_lookups = max_lookups
+        self.upload_url_ttl = upload_url_ttl
         self._clock = clock
+        self._wall_clock = wall_clock
         self._state: CatalogState | None = None
         self._refreshed_at = float("-inf")
         self._refreshing: asyncio.Task[None] | None = None
@@ -402,79 +640,113 @@ class Catalog:
         if self._state is not None:
             self._state.apply_record(record)
 
+    def live_after(self) -> int:
+        """The smallest batch id whose put_urls are still valid (ids are microseconds since the
+        epoch, give or take the three random digits)."""
+        return int((self._wall_clock() - self.upload_url_ttl) * 1_000_000)
+
     async def search_files(
-        self, query: str, readable: Collection[Visibility], *, detailed: bool = False
-    ) -> list[dict[str, Any]]:
-        """The `file` shapes of up to SEARCH_RESULT_LIMIT files matching `query` that a caller
-        who may download `readable` visibilities may see. `detailed` (the web page's search)
-        adds each file's `filenames` and `instances`, looking every result up in the index (the
-        cached lookup downloads use)."""
+        self,
+        query: str,
+        readable: Collection[Visibility],
+        after: FilePosition | None = None,
+        *,
+        detailed: bool = False,
+    ) -> SearchPage[FilePosition]:
+        """The `file` shapes of the files matching `query` (in digest order, from after
+        `after`) that a caller who may download `readable` visibilities may see. `detailed`
+        (the web page's search) adds each file's `filenames` and `instances`, looking every
+        result up in the index (the cached lookup downloads use), within the same bounds."""
         state = await self.current()
-        found = state.find_files(query, readable, SEARCH_RESULT_LIMIT)
-        digests = [digest for digest, _ in found]
-        confirmed = await (self._lookup(digests) if detailed else self._confirm(readable, digests))
-        records = []
-        for digest, facts in found:
-            record = self._shown(digest, facts, confirmed, readable)
-            if record is not None and detailed:
-                entry = confirmed.get(digest)
-                record |= {"filenames": facts.filenames, "instances": list(entry.instances) if entry else []}
-            if record is not None:
-                records.append(record)
-        return records
-
-    async def search_batches(self, query: str, readable: Collection[Visibility]) -> list[dict[str, Any]]:
-        """The `batch` shapes of up to SEARCH_RESULT_LIMIT batches matching `query`, each with
-        the files the caller may see; batches with none are left out."""
-        state = await self.current()
-        return await self._batch_results(state.find_batches(query, readable, SEARCH_RESULT_LIMIT), readable)
-
-    async def batches_holding(self, digest: str, readable: Collection[Visibility]) -> list[dict[str, Any]]:
-        """The `batch` shapes of up to SEARCH_RESULT_LIMIT batches that uploaded `digest`, newest
-        first, each with the files the caller may see."""
-        state = await self.current()
-        found = state.find_batches_holding(digest, readable, SEARCH_RESULT_LIMIT)
-        return await self._batch_results(found, readable)
-
-    async def _batch_results(self, found: list[BatchMatch], readable: Collection[Visibility]) -> list[dict[str, Any]]:
-        digests = sorted({digest for match in found for _, digest, _ in match.files})
-        confirmed = await self._confirm(readable, digests)
-        results = []
-        for match in found:
-            files = {}
-            for filename, digest, facts in match.files:
-                record = self._shown(digest, facts, confirmed, readable)
+        confirmation = Confirmation(self.index, readable, self.max_lookups, look_up_all=detailed)
+        end = _PageEnd()
+        found = itertools.takewhile(
+            lambda item: end.admits(), state.files_after(query, readable, after, self.live_after())
+        )
+        results: list[dict[str, Any]] = []
+        last, more = after, False
+        stream = confirmation.confirmed(found, _first)
+        try:
+            async for digest, facts in stream:
+                if len(results) == self.result_limit:
+                    more = True  # taken before the page was full
+                    break
+                record = confirmation.record(digest, facts)
+                if record is not None and detailed:
+                    entry = confirmation.entries.get(digest)
+                    record |= {"filenames": facts.filenames, "instances": list(entry.instances) if entry else []}
                 if record is not None:
-                    files[filename] = record
-            if files:
-                batch = match.batch
-                results.append(
-                    {"id": batch.id, "uploaded": batch.uploaded, "author": batch.author, "message": batch.message}
-                    | {"files": files}
-                )
-        return results
+                    results.append(record)
+                    last = FilePosition(digest)
+                    end.full = len(results) == self.result_limit
+        finally:
+            await stream.aclose()
+        return SearchPage(results, more or end.beyond or confirmation.exhausted, last)
 
-    async def _confirm(self, readable: Collection[Visibility], digests: list[str]) -> dict[str, IndexEntry | None]:
-        """The index's entries for files the catalog would show as public to a caller who may
-        not see internal files; nothing to confirm for callers who may see internal ones."""
-        if Visibility.INTERNAL in readable:
-            return {}
-        return await self._lookup(digests)
+    async def search_batches(
+        self, query: str, readable: Collection[Visibility], after: BatchPosition | None = None
+    ) -> SearchPage[BatchPosition]:
+        """The `batch` shapes of the batches matching `query` (newest first, from after
+        `after`), each with the files the caller may see; batches with none are left out.
 
-    async def _lookup(self, digests: list[str]) -> dict[str, IndexEntry | None]:
-        entries = await map_concurrently(self.index.lookup, digests, STORE_CONCURRENCY)
-        return dict(zip(digests, entries, strict=True))
+        A batch is answered whole, except the first of a page when it has more files to confirm
+        than one request may look up: those confirmed are answered, and the page's position is
+        inside that batch."""
+        state = await self.current()
+        return await self._batch_page(
+            state.batch_files_after(query, readable, after, self.live_after()), readable, after
+        )
 
-    @staticmethod
-    def _shown(
-        digest: str, facts: FileFacts, confirmed: dict[str, IndexEntry | None], readable: Collection[Visibility]
-    ) -> dict[str, Any] | None:
-        """The record to answer for a found file, or None when the index now hides it. A file
-        the index does not know (announced by a batch, never committed) keeps its facts."""
-        entry = confirmed.get(digest)
-        if entry is None:
-            return facts.file_record(digest)
-        return entry.file_record() if entry.visibility in readable else None
+    async def batches_holding(
+        self, digest: str, readable: Collection[Visibility], after: BatchPosition | None = None
+    ) -> SearchPage[BatchPosition]:
+        """The `batch` shapes of the batches that uploaded `digest` (newest first, from after
+        `after`), each with the files the caller may see: pages as `search_batches` makes them."""
+        state = await self.current()
+        found = state.holder_files_after(digest, readable, after, self.live_after())
+        return await self._batch_page(found, readable, after)
+
+    async def _batch_page(
+        self,
+        items: Iterator[tuple[BatchFacts, str, str, FileFacts]],
+        readable: Collection[Visibility],
+        after: BatchPosition | None,
+    ) -> SearchPage[BatchPosition]:
+        confirmation = Confirmation(self.index, readable, self.max_lookups)
+        end = _PageEnd()
+        found = itertools.takewhile(lambda item: end.admits(item[0].id), items)
+        results: list[dict[str, Any]] = []
+        last, more = after, False
+        answer: _BatchAnswer | None = None
+        stream = confirmation.confirmed(found, _third)
+        try:
+            async for batch, filename, digest, facts in stream:
+                if answer is None or answer.batch.id != batch.id:
+                    if answer is not None and answer.files:
+                        results.append(answer.shape())
+                        last = BatchPosition(answer.batch.id)
+                    answer = None
+                    if len(results) == self.result_limit:
+                        more = True  # taken before the page was full
+                        break
+                    answer = _BatchAnswer(batch)
+                record = confirmation.record(digest, facts)
+                if record is not None:
+                    answer.files[filename] = record
+                    answer.last_filename = filename
+                    if len(results) == self.result_limit - 1:  # this batch fills the page
+                        end.full, end.last_batch = True, batch.id
+        finally:
+            await stream.aclose()
+        if answer is not None and answer.files:
+            if not confirmation.exhausted:
+                results.append(answer.shape())
+                last = BatchPosition(answer.batch.id)
+            elif not results:
+                results.append(answer.shape())
+                last = BatchPosition(answer.batch.id, answer.last_filename)
+            # else: the lookups ran out inside it; the next page answers it whole
+        return SearchPage(results, more or end.beyond or confirmation.exhausted, last)
 
     async def current(self) -> CatalogState:
         """The catalog, refreshed first if the last look at the journal is `refresh_seconds` old.

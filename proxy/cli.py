@@ -4,6 +4,7 @@ import argparse
 import asyncio
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,17 +50,51 @@ def ensure_embedded_admin(config: Config) -> Path | None:
 def _serve(args: argparse.Namespace) -> int:
     from proxy.app import create_app
     from proxy.context import VERSION
-    from proxy.observability import configure_logging, init_sentry
+    from proxy.observability import configure_logging, flush_logs, init_sentry
 
     config = load_config()
     port = args.port if args.port is not None else int(os.environ.get("PORT", "8000"))
+    worker = args.listen_fd is not None  # started by `serve --workers N` on its socket
+    if worker:
+        from proxy.workers import set_parent_death_signal
+
+        set_parent_death_signal()
     preflight.refuse_unreachable_put_urls(config, args.host, port)
+    listener = None
+    if args.workers > 1:
+        from proxy.workers import bind
+
+        listener = bind(args.host, port)
+        port = listener.getsockname()[1]
     base_url = config.public_url or f"http://{args.host}:{port}"
     preflight.check_store_writable(config)
-    created = ensure_embedded_admin(config)
+    created = None if worker else ensure_embedded_admin(config)
     if config.clients_file is not None:
         ClientsFile(config.clients_file)  # fail now, with one line, if it is malformed
-    configure_logging()
+    configure_logging(flush_seconds=config.log_flush_seconds)
+    if not worker:
+        _print_banner(config, base_url, created, args.workers)
+    if listener is not None:
+        from proxy.workers import Supervisor
+
+        try:
+            return Supervisor(listener, args.host, args.workers, os.environ).run()
+        finally:
+            flush_logs()
+    app = create_app(config, put_base_url=base_url)
+    init_sentry(config.sentry_dsn, str(app[VERSION].get("version")))
+    try:
+        if worker:
+            sock = socket.socket(fileno=args.listen_fd)
+            web.run_app(app, sock=sock, print=None, access_log=None)
+        else:
+            web.run_app(app, host=args.host, port=port, print=None, access_log=None)
+    finally:
+        flush_logs()
+    return 0
+
+
+def _print_banner(config: Config, base_url: str, created: Path | None, workers: int) -> None:
     where = config.store.path if config.store.is_local else f"s3://{config.store.bucket}/{config.store.prefix}"
     print(f"tooltool-proxy serving {where} on {base_url}/", file=sys.stderr)
     if config.store.is_local and config.clients_file is not None:
@@ -73,10 +108,17 @@ def _serve(args: argparse.Namespace) -> int:
                 'upload --message "Bug 1: my first upload"',
                 file=sys.stderr,
             )
-    app = create_app(config, put_base_url=base_url)
-    init_sentry(config.sentry_dsn, str(app[VERSION].get("version")))
-    web.run_app(app, host=args.host, port=port, print=None, access_log=None)
-    return 0
+    if workers > 1:
+        print(f"  {workers} worker processes", file=sys.stderr)
+
+
+def _workers(value: str) -> int:
+    from proxy.workers import parse_workers
+
+    try:
+        return parse_workers(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _clients_file(args: argparse.Namespace) -> Path:
@@ -162,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default $PORT or 8000)")
+    serve.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N|auto",
+        help="worker processes on the one port (auto: one per usable core; default 1, no supervisor)",
+    )
+    serve.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)  # a worker's inherited socket
     serve.set_defaults(run=_serve)
 
     clients = commands.add_parser(

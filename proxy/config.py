@@ -10,7 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from proxy.cloudfront import CloudFront
 
 DEFAULT_SCOPE_PREFIX = "project:releng:services/tooltool/api"
 DEFAULT_DATA_DIR = "./tooltool-data"
@@ -84,6 +88,11 @@ class Config:
     bug_url: str = DEFAULT_BUG_URL
     # Origins allowed to call the JSON API from a browser (proxy/cors.py); empty: no CORS at all.
     cors_origins: tuple[str, ...] = ()
+    cloudfront: "CloudFront | None" = field(default=None, repr=False)  # redirects go to CloudFront when set
+    log_flush_seconds: float = 0.2  # `serve` writes buffered log lines at least this often (0: each at once)
+    search_limit: int = 1000  # results one search answer holds at most
+    search_max_lookups: int = 1000  # index lookups one search request makes in the store at most
+    put_idle_timeout: float = 60.0  # seconds a proxied PUT may go without sending a byte
 
     @property
     def streams_downloads(self) -> bool:
@@ -216,6 +225,11 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         store_retry_deadline=_number(env, "TOOLTOOL_STORE_RETRY_DEADLINE", 10.0),
         bug_url=_bug_url(env),
         cors_origins=_cors_origins(env),
+        cloudfront=_cloudfront(env, streams=store.is_local or env.get("TOOLTOOL_DOWNLOAD") == "stream"),
+        log_flush_seconds=_number(env, "TOOLTOOL_LOG_FLUSH_SECONDS", 0.2),
+        search_limit=int(_number(env, "TOOLTOOL_SEARCH_LIMIT", 1000, minimum=1)),
+        search_max_lookups=int(_number(env, "TOOLTOOL_SEARCH_MAX_LOOKUPS", 1000, minimum=1)),
+        put_idle_timeout=_number(env, "TOOLTOOL_PUT_IDLE_TIMEOUT", 60.0, minimum=0.1),
     )
 
 
@@ -239,3 +253,27 @@ def _cors_origins(env: Mapping[str, str]) -> tuple[str, ...]:
     if "*" in origins and len(origins) > 1:
         raise ConfigError("TOOLTOOL_CORS_ORIGINS is * or a list of origins, not both")
     return tuple(origin.rstrip("/") for origin in origins)
+
+
+CLOUDFRONT_VARIABLES = ("TOOLTOOL_CLOUDFRONT_URL", "TOOLTOOL_CLOUDFRONT_KEY_ID", "TOOLTOOL_CLOUDFRONT_PRIVATE_KEY")
+
+
+def _cloudfront(env: Mapping[str, str], *, streams: bool) -> "CloudFront | None":
+    given = [name for name in CLOUDFRONT_VARIABLES if env.get(name)]
+    if not given:
+        return None
+    if len(given) < len(CLOUDFRONT_VARIABLES):
+        raise ConfigError(f"{', '.join(CLOUDFRONT_VARIABLES)} go together; {', '.join(given)} alone cannot sign")
+    if streams:
+        raise ConfigError(
+            "TOOLTOOL_CLOUDFRONT_URL needs redirected downloads: an S3 store and TOOLTOOL_DOWNLOAD=redirect"
+        )
+    from proxy.cloudfront import CloudFront, CloudFrontKeyError, load_private_key
+
+    try:
+        key = load_private_key(env["TOOLTOOL_CLOUDFRONT_PRIVATE_KEY"])
+    except CloudFrontKeyError as exc:
+        raise ConfigError(f"TOOLTOOL_CLOUDFRONT_PRIVATE_KEY {exc}") from None
+    url = _url(env, "TOOLTOOL_CLOUDFRONT_URL")
+    assert url is not None
+    return CloudFront(url, env["TOOLTOOL_CLOUDFRONT_KEY_ID"], key)

@@ -1,6 +1,7 @@
 """Deciding a download: digest check, metadata, scopes, and the signed URL to redirect to."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
 
@@ -11,6 +12,9 @@ from proxy.index import FileIndex
 from proxy.keys import artifact_key
 from proxy.storage import ObjectStore
 from proxy.stores import Stores
+
+if TYPE_CHECKING:
+    from proxy.cloudfront import CloudFront
 
 
 def require_digest(digest: str) -> str:
@@ -28,8 +32,16 @@ class Authorized:
 
 
 class Downloads:
-    def __init__(self, stores: Stores, index: FileIndex, scope_prefix: str, signed_url_ttl: int) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        index: FileIndex,
+        scope_prefix: str,
+        signed_url_ttl: int,
+        cloudfront: "CloudFront | None" = None,
+    ) -> None:
         self.stores = stores
+        self.cloudfront = cloudfront  # fronts the default region's bucket
         self.index = index
         self.scope_prefix = scope_prefix
         self.signed_url_ttl = signed_url_ttl
@@ -57,7 +69,10 @@ class Downloads:
         key = (file.entry.digest, file.region)
         url = self._signed_urls.get(key)
         if url is None:
-            url = await file.store.presign_get(artifact_key(file.entry.digest), self.signed_url_ttl)
+            if self.cloudfront is not None and file.region == self.stores.default_region:
+                url = self.cloudfront.signed_url(artifact_key(file.entry.digest), self.signed_url_ttl)
+            else:
+                url = await file.store.presign_get(artifact_key(file.entry.digest), self.signed_url_ttl)
             if url is not None:
                 self._signed_urls[key] = url
         return url

@@ -13,15 +13,17 @@ from manifests import Batch, DeleteInstances, FileOperation, IndexEntry, SetVisi
 from proxy.auth import Identity
 from proxy.batches import BatchRecords
 from proxy.downloads import Downloads, require_digest
-from proxy.errors import bad_request, forbidden, not_found
+from proxy.errors import bad_request, forbidden, not_found, unauthorized
 from proxy.keys import artifact_key
 from proxy.storage import ObjectStore
 
-# Batch ids are milliseconds * 1000 + 3 digits (16 digits today); a longer string is refused
-# before int() has to parse it.
-_BATCH_ID = re.compile(r"[0-9]{1,19}")
+_DIGITS = re.compile(r"[0-9]+")
+# Batch ids are milliseconds * 1000 + 3 digits (16 digits today): a longer number names no
+# batch, and is answered as unknown without int() having to parse it.
+MAX_BATCH_ID_DIGITS = 19
 INVALID_BATCH_ID_DETAIL = "Invalid batch id: expected a positive integer of at most 19 digits."
 UNKNOWN_BATCH_DETAIL = "The requested upload batch was not found."
+MANAGE_NEEDS_CREDENTIALS_DETAIL = "Changing a file needs credentials with the manage scope; sign the request with Hawk."
 
 
 def file_with_instances(entry: IndexEntry) -> dict[str, Any]:
@@ -29,10 +31,15 @@ def file_with_instances(entry: IndexEntry) -> dict[str, Any]:
     return entry.file_record() | {"instances": list(entry.instances)}
 
 
-def parse_batch_id(text: str) -> int:
-    if _BATCH_ID.fullmatch(text) is None or int(text) == 0:
+def parse_batch_id(text: str) -> int | None:
+    """The batch id of a path, or None for digits that name no batch (0, or too many digits), as
+    the legacy service answered 404 for any integer without a batch. Anything else is a 400."""
+    if _DIGITS.fullmatch(text) is None:
         raise bad_request(INVALID_BATCH_ID_DETAIL)
-    return int(text)
+    significant = text.lstrip("0")
+    if not significant or len(significant) > MAX_BATCH_ID_DIGITS:
+        return None
+    return int(significant)
 
 
 def apply_operation(entry: IndexEntry, operation: FileOperation) -> IndexEntry:
@@ -64,8 +71,13 @@ class Files:
         return file_with_instances(entry)
 
     def require_manage(self, identity: Identity) -> None:
-        if not identity.has_scope(self.manage_scope):
-            raise forbidden()
+        """403 for credentials without the scope; 401 asking for credentials, as the legacy
+        service answered, when there are none."""
+        if identity.has_scope(self.manage_scope):
+            return
+        if identity.anonymous:
+            raise unauthorized(MANAGE_NEEDS_CREDENTIALS_DETAIL)
+        raise forbidden()
 
     async def apply(self, digest: str, operations: tuple[FileOperation, ...]) -> dict[str, Any]:
         """PATCH /file/sha512/<d> with validated operations, in order; the caller checked the
@@ -109,7 +121,8 @@ class Files:
     async def batch(self, batch_id: str, identity: Identity) -> dict[str, Any]:
         """GET /upload/<id>: the batch with the files the caller may download, in their current
         state. A batch showing no file is answered as unknown, so its existence is not revealed."""
-        batch = await self.batches.get(parse_batch_id(batch_id))
+        number = parse_batch_id(batch_id)
+        batch = None if number is None else await self.batches.get(number)
         files = {} if batch is None else await self._visible_files(batch, identity)
         if batch is None or not files:
             raise not_found(UNKNOWN_BATCH_DETAIL)

@@ -2,7 +2,8 @@
 
 Every index entry and batch record the proxy (or an admin command) writes is also appended
 here as `journal/<UTC time>-<random>.json` holding {"kind": "file"|"batch", "doc": …}
-(readers also understand "file-deleted", a tombstone for a file removed altogether). Keys
+(readers also understand "file-deleted", a tombstone for a file removed altogether, and
+"batch-deleted", for a batch record `gc` removed because none of its files ever arrived). Keys
 sort by time, so a replica lists only what is newer than what it has seen (DESIGN.md §2).
 
 Keys of two writers can become visible out of order: clocks differ a little and a PUT can be
@@ -29,7 +30,8 @@ JOURNAL_PREFIX = "journal/"
 FILE = "file"  # doc: the index entry as written
 BATCH = "batch"  # doc: the batch record
 FILE_DELETED = "file-deleted"  # doc: {"algorithm", "digest"} of a file deleted altogether
-KINDS = (FILE, BATCH, FILE_DELETED)
+BATCH_DELETED = "batch-deleted"  # doc: {"id"} of a batch record `gc` removed (never completed)
+KINDS = (FILE, BATCH, FILE_DELETED, BATCH_DELETED)
 # How far out of order two writers' keys may become visible (clock skew plus a slow PUT).
 SAFETY_WINDOW_SECONDS = 120.0
 # Compaction keeps at least this much journal, and a replica that has not looked at the

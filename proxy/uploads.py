@@ -73,6 +73,19 @@ async def sha512_of(chunks: Any) -> str:
     return digest.hexdigest()
 
 
+PUT_IN_PROGRESS_DETAIL = (
+    "An upload to this URL is already in progress; send the file again once it has finished or failed."
+)
+
+
+class PutBodyStalled(Exception):
+    """The client of a proxied PUT sent no byte of the body for `seconds`."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"no bytes for {seconds:g} seconds")
+        self.seconds = seconds
+
+
 def _size_mismatch(upload: PendingUpload, size: int) -> HTTPProblem:
     return bad_request(f"Size mismatch for {upload.filename}: {size} bytes arrived, not {upload.size}")
 
@@ -92,6 +105,8 @@ class Uploads:
         self.settings = settings
         self.clock = clock
         self._locks: WeakValueDictionary[str, asyncio.Lock] = WeakValueDictionary()
+        # (region, staging key) of the proxied PUTs this process is receiving: one per put_url.
+        self._active_puts: set[tuple[str, str]] = set()
 
     def _scope(self, visibility: str) -> str:
         return f"{self.settings.scope_prefix}/upload/{visibility}"
@@ -170,7 +185,22 @@ class Uploads:
         return f"{with_explicit_port(self.settings.proxy_put_base)}/upload/put/sha512/{pending.digest}?{query}"
 
     async def receive_put(self, grant: PutGrant, chunks: Any) -> None:
-        """Store a proxied PUT in its staging key, refusing wrong lengths and wrong bytes at once."""
+        """Store a proxied PUT in its staging key, refusing wrong lengths and wrong bytes at once.
+
+        One PUT per put_url at a time (in this process): a second one is refused with a 409, so
+        that one URL cannot hold many connections and their buffers. `chunks` raises
+        PutBodyStalled when the client stops sending: a 408, and nothing is left staged.
+        """
+        active = (self.stores.region(grant.region), staging_key(grant.digest, grant.batch_id))
+        if active in self._active_puts:
+            raise HTTPProblem(409, PUT_IN_PROGRESS_DETAIL)
+        self._active_puts.add(active)
+        try:
+            await self._receive_put(grant, chunks)
+        finally:
+            self._active_puts.discard(active)
+
+    async def _receive_put(self, grant: PutGrant, chunks: Any) -> None:
         digest = hashlib.sha512()
 
         async def hashed() -> Any:
@@ -185,6 +215,11 @@ class Uploads:
         except ValueError as exc:
             await store.delete(key)
             raise bad_request(f"Upload length does not match the announced size ({exc})") from None
+        except PutBodyStalled as exc:
+            await store.delete(key)
+            raise HTTPProblem(
+                408, f"The upload sent no bytes for {exc.seconds:g} seconds; send the file again."
+            ) from None
         if digest.hexdigest() != grant.digest:
             await store.delete(key)
             raise bad_request("The uploaded bytes do not hash to the digest of the upload URL")

@@ -85,6 +85,7 @@ LOG_SECRETS = (
     "Hawk mac=",
     "X-Amz-Signature",
     "X-Amz-Credential",
+    "Key-Pair-Id=",  # CloudFront signed URLs
     "signature=",
     "Authorization",
 )

@@ -24,11 +24,15 @@ from typing import Any
 
 import pytest
 
-from manifests import Batch, IndexEntry, PendingUpload, Visibility
+from manifests import Batch, IndexEntry, PendingUpload, UploadFile, Visibility
 from proxy.admin.progress import Progress
+from proxy.batches import BatchRecords
+from proxy.catalog import Catalog
 from proxy.cli import main
 from proxy.config import load_config
-from proxy.keys import artifact_key, batch_key, index_key, pending_key, staging_key, verifying_key
+from proxy.index import FileIndex
+from proxy.journal import Journal
+from proxy.keys import artifact_key, batch_key, index_key, pending_key, replay_marker_key, staging_key, verifying_key
 from proxy.storage.local import LocalStore
 from proxy.stores import Stores, open_stores
 from tests.conftest import BUCKET, ProxyFactory
@@ -683,6 +687,88 @@ async def test_gc_dry_run_changes_nothing(admin: Admin) -> None:
     assert ran.status == 0
     for key in expired:
         assert f"would remove {key}" in ran.out
+    assert await admin.snapshot() == before
+
+
+async def save_batch(admin: Admin, batch_id: int, *files: bytes) -> Batch:
+    """A batch record as POST /upload writes it (and journals it), for `files` never uploaded."""
+    uploads = tuple(
+        UploadFile(f"file-{number}.bin", len(data), hashlib.sha512(data).hexdigest(), Visibility.PUBLIC)
+        for number, data in enumerate(files)
+    )
+    batch = Batch(batch_id, "2026-01-01T00:00:00.000000Z", "uploader", f"Bug 80: batch {batch_id}", uploads)
+    journal = Journal(admin.stores.home)
+    await BatchRecords(admin.stores.home, journal).save(batch)
+    return batch
+
+
+async def test_gc_removes_expired_batches_none_of_whose_files_arrived_and_journals_it(admin: Admin) -> None:
+    day = 86400
+    never = await save_batch(admin, old_batch_id(2 * day), b"never 1\n", b"never 2\n")
+    stored = await admin.seed(b"stored\n")
+    part_done = await save_batch(admin, old_batch_id(2 * day), b"stored\n", b"never 3\n")
+    # Its bytes were deleted (PATCH delete_instances; the index object stays): committed all the same.
+    deleted = hashlib.sha512(b"bytes deleted\n").hexdigest()
+    await admin.stores.home.write(index_key(deleted), IndexEntry(deleted, 14, Visibility.PUBLIC).to_json())
+    bytes_gone = await save_batch(admin, old_batch_id(2 * day), b"bytes deleted\n")
+    fresh = await save_batch(admin, old_batch_id(60), b"fresh\n")  # its put_urls are still valid
+    # Expired just under 1h ago: put_urls live an hour (TOOLTOOL_UPLOAD_URL_TTL) after the batch.
+    recent = await save_batch(admin, old_batch_id(3600 + 1800), b"recent\n")
+    # Its upload's staged bytes and pending record expired a day ago: this run removes them, then it.
+    pending = await save_batch(admin, old_batch_id(2 * day), b"pending\n")
+    await stage(admin, b"pending\n", pending.id, expires=time.time() - day)
+
+    ran = await admin("gc", "--older-than", "1h")
+    assert ran.status == 0, ran
+    gone = {never.id, pending.id}
+    for batch in (never, part_done, bytes_gone, fresh, recent, pending):
+        assert (await admin.stores.home.head(batch_key(batch.id)) is None) == (batch.id in gone), batch.id
+    assert f"removed {batch_key(never.id)}: none of its files ever arrived" in ran.out
+    assert "removed 2 batch records of uploads never completed" in ran.out
+    deletions = [record["doc"]["id"] for record in await admin.journal() if record["kind"] == "batch-deleted"]
+    assert sorted(deletions) == sorted(gone)
+    assert await admin.entry(stored) is not None
+
+
+async def test_gc_keeps_a_batch_while_an_upload_of_it_is_left(admin: Admin) -> None:
+    batch = await save_batch(admin, old_batch_id(30 * 86400), b"still staged\n")
+    # Its pending record expired recently: kept by --older-than 7d, and so is the batch.
+    await stage(admin, b"still staged\n", batch.id, expires=time.time() - 86400)
+    ran = await admin("gc", "--older-than", "7d")
+    assert ran.status == 0, ran
+    assert await admin.stores.home.head(batch_key(batch.id)) is not None
+    assert "removed 0 batch records" in ran.out
+
+
+async def test_a_batch_gc_removed_leaves_the_search_catalog(admin: Admin) -> None:
+    batch = await save_batch(admin, old_batch_id(2 * 86400), b"never searched\n")
+    assert (await admin("gc", "--older-than", "1h")).status == 0
+    index = FileIndex(admin.stores, ttl=0, maxsize=1)
+    state = await Catalog(index).load()  # a replica starting now: batch record, then its deletion
+    assert batch.id not in state.batches
+    assert hashlib.sha512(b"never searched\n").hexdigest() not in state.files
+
+
+async def test_gc_removes_replay_markers_older_than_an_hour(admin: Admin) -> None:
+    now = int(time.time())
+    stale = [replay_marker_key(now - 7200, "ab" * 32), replay_marker_key(now - 3700, "cd" * 32)]
+    fresh = [replay_marker_key(now - 30, "ab" * 32), replay_marker_key(now - 600, "ef" * 32)]
+    for key in [*stale, *fresh, "replay/not-a-marker"]:
+        await admin.stores.home.write(key, b"")
+    ran = await admin("gc", "--older-than", "7d")
+    assert ran.status == 0, ran
+    assert sorted(await admin.keys("replay/")) == sorted([*fresh, "replay/not-a-marker"])
+    assert "removed 2 replay markers older than 1 hour" in ran.out
+
+
+async def test_gc_dry_run_removes_no_batch_and_no_marker(admin: Admin) -> None:
+    never = await save_batch(admin, old_batch_id(2 * 86400), b"dry never\n")
+    await admin.stores.home.write(replay_marker_key(int(time.time()) - 7200, "ab" * 32), b"")
+    before = await admin.snapshot()
+    ran = await admin("gc", "--older-than", "1h", "--dry-run")
+    assert ran.status == 0, ran
+    assert f"would remove {batch_key(never.id)}" in ran.out
+    assert "would remove 1 replay markers" in ran.out
     assert await admin.snapshot() == before
 
 

@@ -63,6 +63,7 @@ MAX_BODY_BYTES = 64 * 1024
 NOT_JSON = "The request body is not valid JSON."
 BATCH_ID = "Invalid batch id"
 NO_QUERY = "The query parameter q"
+BAD_CURSOR = "Invalid cursor"
 NOT_ALLOWED = "Method Not Allowed"
 UNKNOWN_BEARER = "unknown Bearer token"
 BAD_SCHEME = "unsupported Authorization scheme"
@@ -126,6 +127,11 @@ class Case:
 
 
 # --- request parts -------------------------------------------------------------------------
+
+
+def cursor_of(doc: bytes) -> str:
+    """A cursor as search answers spell them (base64url without padding), of any JSON."""
+    return base64.urlsafe_b64encode(doc).decode().rstrip("=")
 
 
 def download(digest: str) -> str:
@@ -275,11 +281,14 @@ DIGESTS = [
 
 BATCH_IDS = [
     Case("batch-id-not-a-number", "GET", "/upload/abc", 400, BATCH_ID),
-    Case("batch-id-zero", "GET", "/upload/0", 400, BATCH_ID),
+    # As the legacy service: any integer without a batch is a 404, 0 and huge numbers included.
+    Case("batch-id-zero", "GET", "/upload/0", 404, "batch was not found"),
+    Case("batch-id-zeros", "GET", "/upload/0000", 404, "batch was not found"),
     Case("batch-id-negative", "GET", "/upload/-5", 400, BATCH_ID),
-    Case("batch-id-20-digits", "GET", "/upload/" + "1" * 20, 400, BATCH_ID),
+    Case("batch-id-20-digits", "GET", "/upload/" + "1" * 20, 404, "batch was not found"),
     Case("batch-id-unicode-digits", "GET", "/upload/%D9%A3%D9%A3", 400, BATCH_ID),
-    Case("batch-id-very-long-path", "GET", "/upload/" + "9" * 8000, 400, BATCH_ID),
+    Case("batch-id-very-long-path", "GET", "/upload/" + "9" * 8000, 404, "batch was not found"),
+    Case("batch-id-very-long-path-not-digits", "GET", "/upload/" + "9" * 7999 + "x", 400, BATCH_ID),
     Case("batch-id-unknown", "GET", "/upload/1234567", 404, "batch was not found"),
 ]
 
@@ -288,6 +297,30 @@ SEARCHES = [
     Case("search-files-other-parameter", "GET", "/file?query=gcc", 400, NO_QUERY),
     Case("search-batches-without-q", "GET", "/upload", 400, NO_QUERY),
     Case("search-batches-huge-query-without-q", "GET", "/upload?x=" + "y" * 7000, 400, NO_QUERY),
+    Case("search-files-cursor-empty", "GET", "/file?q=a&cursor=", 400, BAD_CURSOR),
+    Case("search-files-cursor-not-base64url", "GET", "/file?q=a&cursor=%2B%2F%3D", 400, BAD_CURSOR),
+    Case("search-files-cursor-not-json", "GET", "/file?q=a&cursor=" + cursor_of(b"{nope"), 400, BAD_CURSOR),
+    Case("search-files-cursor-bad-digest", "GET", "/file?q=a&cursor=" + cursor_of(b'{"d":"zz"}'), 400, BAD_CURSOR),
+    Case("search-files-cursor-of-batches", "GET", "/file?q=a&cursor=" + cursor_of(b'{"b":1}'), 400, BAD_CURSOR),
+    Case("search-batches-cursor-zero-id", "GET", "/upload?q=a&cursor=" + cursor_of(b'{"b":0}'), 400, BAD_CURSOR),
+    Case("search-batches-cursor-bool-id", "GET", "/upload?q=a&cursor=" + cursor_of(b'{"b":true}'), 400, BAD_CURSOR),
+    Case(
+        "search-batches-cursor-huge-id",
+        "GET",
+        "/upload?q=a&cursor=" + cursor_of(b'{"b":' + b"9" * 5000 + b"}"),
+        400,
+        BAD_CURSOR,
+    ),
+    Case(
+        "search-batches-cursor-empty-name", "GET", "/upload?q=a&cursor=" + cursor_of(b'{"b":5,"f":""}'), 400, BAD_CURSOR
+    ),
+    Case(
+        "search-batches-cursor-deep-json",
+        "GET",
+        "/upload?q=a&cursor=" + cursor_of(b"[" * 1500 + b"]" * 1500),
+        400,
+        BAD_CURSOR,
+    ),
 ]
 
 UPLOAD_BODIES = [
@@ -450,7 +483,7 @@ PATCH_BODIES = [
         ADMIN,
         body=json.dumps([{"op": "delete_instances"}] * 101).encode(),
     ),
-    Case("patch-anonymous", "PATCH", PATCH, 403, FORBIDDEN_DETAIL, body=VALID_PATCH),
+    Case("patch-anonymous", "PATCH", PATCH, 401, "needs credentials with the manage scope", body=VALID_PATCH),
     Case("patch-without-manage-scope", "PATCH", PATCH, 403, FORBIDDEN_DETAIL, UPLOADER, body=VALID_PATCH),
     Case(
         "patch-over-max-body-bytes",

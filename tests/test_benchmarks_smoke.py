@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 CASES = (
     "| anonymous download of a hot public file (302), request logging on |",
     "| Hawk-authenticated download of an internal file (static clients) |",
+    "| server CPU per anonymous 302 with serve --workers 2 |",
     "| streaming a 32 MiB file through the proxy |",
     "| upload verification of a 32 MiB staged object |",
     "| object-store requests during 1,000 downloads of one hot digest |",

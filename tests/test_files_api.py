@@ -17,6 +17,7 @@ import pytest
 
 from manifests import IndexEntry, Visibility
 from proxy.context import STORES
+from proxy.files import MANAGE_NEEDS_CREDENTIALS_DETAIL
 from proxy.keys import artifact_key
 from tests.conftest import (
     ADMIN,
@@ -444,13 +445,24 @@ async def test_patch_body_larger_than_max_body_bytes_is_413_and_changes_nothing(
 
 @pytest.mark.parametrize(
     "creds",
-    [ANONYMOUS, UPLOADER, PUBLIC_READER, INTERNAL_READER, NOBODY],
-    ids=["anonymous", "uploader", "public_reader", "internal_reader", "nobody"],
+    [UPLOADER, PUBLIC_READER, INTERNAL_READER, NOBODY],
+    ids=["uploader", "public_reader", "internal_reader", "nobody"],
 )
-async def test_patch_without_the_manage_scope_is_403_and_changes_nothing(proxy: Proxy, creds: Creds | None) -> None:
+async def test_patch_without_the_manage_scope_is_403_and_changes_nothing(proxy: Proxy, creds: Creds) -> None:
     digest = await upload_one(proxy, PUBLIC_DATA, "public")
     before = await proxy.snapshot()
     await assert_problem(await patch_file(proxy, digest, encode([DELETE]), creds), 403, FORBIDDEN)
+    assert await proxy.snapshot() == before
+    await assert_downloads(proxy, PUBLIC_DATA)
+
+
+async def test_patch_without_credentials_is_401_asking_for_hawk_and_changes_nothing(proxy: Proxy) -> None:
+    """As the legacy service answered tooltool.py run without an authentication file."""
+    digest = await upload_one(proxy, PUBLIC_DATA, "public")
+    before = await proxy.snapshot()
+    response = await patch_file(proxy, digest, encode([DELETE]), ANONYMOUS)
+    await assert_problem(response, 401, MANAGE_NEEDS_CREDENTIALS_DETAIL)
+    assert response.headers["WWW-Authenticate"] == "Hawk"
     assert await proxy.snapshot() == before
     await assert_downloads(proxy, PUBLIC_DATA)
 
@@ -484,12 +496,20 @@ async def test_patch_with_a_malformed_digest_is_400(proxy: Proxy, digest: str) -
 
 BAD_BATCH_IDS = {
     "word": "abc",
-    "zero": "0",
     "negative": "-1",
     "decimal": "1.5",
     "exponent": "1e3",
-    "twenty-digits": "9" * 20,
     "non-ascii-digit": "\u0663",
+    "digits-then-a-letter": "9" * 5000 + "x",
+}
+UNKNOWN_BATCH_IDS = {
+    "unknown": "12345",
+    "zero": "0",
+    "zeros": "000",
+    "twenty-digits": "9" * 20,
+    # int() refuses strings of more than 4300 digits: this must never reach it.
+    "five-thousand-digits": "9" * 5000,
+    "leading-zeros-then-too-long": "0" * 10 + "9" * 20,
 }
 
 
@@ -498,8 +518,17 @@ async def test_get_batch_with_a_bad_id_is_400(proxy: Proxy, batch_id: str) -> No
     await assert_problem(await get_batch(proxy, batch_id), 400, INVALID_BATCH_ID)
 
 
-async def test_get_unknown_batch_is_404(proxy: Proxy) -> None:
-    await assert_problem(await get_batch(proxy, 12345, ADMIN), 404, BATCH_NOT_FOUND)
+@pytest.mark.parametrize("batch_id", UNKNOWN_BATCH_IDS.values(), ids=UNKNOWN_BATCH_IDS.keys())
+async def test_get_batch_of_any_integer_without_a_batch_is_404(proxy: Proxy, batch_id: str) -> None:
+    """As the legacy service answered: 404 for every integer id without a batch, 0 included."""
+    await assert_problem(await get_batch(proxy, batch_id, ADMIN), 404, BATCH_NOT_FOUND)
+
+
+async def test_get_batch_with_leading_zeros_names_the_same_batch(proxy: Proxy) -> None:
+    started = await start_batch(proxy, {"tool.tar.xz": (PUBLIC_DATA, "public")})
+    response = await get_batch(proxy, "000" + str(started["id"]))
+    assert response.status == 200, await response.text()
+    assert (await response.json())["id"] == started["id"]
 
 
 async def test_get_batch_answers_the_batch_with_the_files_current_state(proxy: Proxy) -> None:

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import jsonschema
 import pytest
+from multidict import CIMultiDict
 from openapi_spec_validator import validate as validate_openapi
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -41,6 +42,7 @@ from tests.conftest import (
     ProxyFactory,
 )
 from tests.faults import FaultyStore
+from tests.raw_http import RawPut, hold_put
 
 DOCUMENT: dict[str, Any] = json.loads(openapi_document())
 DOCUMENT_URI = "urn:tooltool-proxy:openapi.json"
@@ -211,6 +213,7 @@ class World:
     proxy: Proxy
     number: int
     values: dict[str, str] = field(default_factory=dict)
+    held: list[RawPut] = field(default_factory=list)  # PUTs left half-sent, closed after the row
 
     def data(self, data: bytes) -> bytes:
         return data + f"row {self.number}\n".encode()
@@ -255,6 +258,16 @@ class World:
         result = await self.proxy.upload_batch(UPLOADER, {"pending.txt": data})
         url = urlsplit(result["files"]["pending.txt"]["put_url"])
         return f"{url.path}?{url.query}"
+
+    async def make_put_in_progress(self) -> str:
+        """$put, with a PUT to it that has sent half its body and waits."""
+        data = (await self.value("pending_data")).encode()
+        self.held.append(await hold_put(self.proxy.session, self.proxy.url + await self.value("put"), data))
+        return await self.value("put")
+
+    async def close(self) -> None:
+        for held in self.held:
+            await held.finish()
 
     async def make_pending(self) -> str:
         """A file announced in a batch whose bytes have not arrived."""
@@ -304,11 +317,12 @@ class Row:
     given: tuple[str, ...] = ()  # world values to make first, besides those the row names
     redirects: bool = False  # the default proxy (redirects on S3) rather than the streaming one
     chunked: bool = False
+    stalled: bool = False  # send half the body, then nothing
 
     def __str__(self) -> str:
         extra = [f"as {self.creds if isinstance(self.creds, str) else self.creds.client_id}"] if self.creds else []
         extra += [f"{k}: {v}" for k, v in self.headers.items()] + [f"failing {'+'.join(self.fault)}"] * bool(self.fault)
-        extra += ["redirects"] * self.redirects + ["chunked"] * self.chunked
+        extra += ["redirects"] * self.redirects + ["chunked"] * self.chunked + ["stalled"] * self.stalled
         return f"{self.method} {self.path} {' '.join(extra)} -> {self.status}"
 
 
@@ -356,6 +370,8 @@ ROWS = [
     Row("PUT", "/upload/put/sha512/invalid?batch=1&size=1&expires=1&signature=0", 400, body="x"),
     Row("PUT", "/upload/put/sha512/$pending?batch=1&size=1&expires=1&signature=0", 403, body="x"),
     Row("PUT", "/upload/put/sha512/$pending?batch=1&size=1&expires=1&signature=%C3%A9", 403, body="x"),
+    Row("PUT", "$put", 408, body=PUT_BODY, stalled=True),
+    Row("PUT", "$put_in_progress", 409, body=PUT_BODY),
     Row("PUT", "$put", 411, body=PUT_BODY, chunked=True),
     Row("PUT", "$put", 503, body=PUT_BODY, fault=("write_stream",)),
     Row("GET", "/upload/complete/sha512/$arrived", 202, UPLOADER),
@@ -372,7 +388,8 @@ ROWS = [
     Row("GET", "/upload?q=Bug", 401, BAD_BEARER),
     Row("GET", "/upload?q=Bug", 503, fault=("read", "list_keys")),
     Row("GET", "/upload/$batch", 200, PUBLIC_READER),
-    Row("GET", "/upload/0", 400),
+    Row("GET", "/upload/abc", 400),
+    Row("GET", "/upload/0", 404),
     Row("GET", "/upload/$batch", 401, BAD_BEARER),
     Row("GET", "/upload/1234", 404),
     Row("GET", "/upload/$batch", 503, fault=("read",)),
@@ -394,6 +411,7 @@ ROWS = [
     Row("PATCH", "/file/sha512/$public", 400, ADMIN, '[{"op": "rename"}]'),
     Row("PATCH", "/file/sha512/invalid", 400, ADMIN, "[]"),
     Row("PATCH", "/file/sha512/$public", 401, BAD_BEARER, "[]"),
+    Row("PATCH", "/file/sha512/$public", 401, None, "[]"),
     Row("PATCH", "/file/sha512/$public", 403, UPLOADER, "[]"),
     Row("PATCH", "/file/sha512/$unknown", 404, ADMIN, "[]"),
     Row("PATCH", "/file/sha512/$public", 413, ADMIN, "$big_json"),
@@ -433,7 +451,7 @@ ROWS = [
 
 def test_every_documented_answer_has_a_row() -> None:
     """The table covers the document: each operation's every status is produced by some row."""
-    concrete = {"put": "/upload/put/sha512/x"}
+    concrete = {"put": "/upload/put/sha512/x", "put_in_progress": "/upload/put/sha512/x"}
     covered = set()
     for row in ROWS:
         path = string.Template(row.path).safe_substitute(concrete)
@@ -460,7 +478,9 @@ async def streamer(make_proxy: ProxyFactory) -> tuple[Proxy, FaultyStore]:
         wrapped.append(FaultyStore(await open_location(location, region, config)))
         return wrapped[-1]
 
-    proxy = await make_proxy(store_opener=opener, download="stream", upload_target="proxy", catalog_refresh="0")
+    proxy = await make_proxy(
+        store_opener=opener, download="stream", upload_target="proxy", catalog_refresh="0", put_idle_timeout="1"
+    )
     [store] = wrapped
     return proxy, store
 
@@ -469,9 +489,19 @@ async def chunks(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def answer(proxy: Proxy, world: World, row: Row) -> tuple[str, aiohttp.ClientResponse, bytes]:
+@dataclass(frozen=True)
+class RawAnswer:
+    status: int
+    headers: CIMultiDict[str]
+
+
+async def answer(proxy: Proxy, world: World, row: Row) -> tuple[str, aiohttp.ClientResponse | RawAnswer, bytes]:
     path = await world.substitute(row.path)
     body = None if row.body is None else (await world.substitute(row.body)).encode()
+    if row.stalled:
+        assert body is not None
+        status, headers, content = await (await RawPut.start(proxy.url + path, body, len(body) // 2)).answer()
+        return path, RawAnswer(status, CIMultiDict(headers)), content
     headers = {name: await world.substitute(value) for name, value in row.headers.items()}
     if isinstance(row.creds, Creds):
         headers |= proxy.headers_for(row.creds, row.method, path, body)
@@ -498,6 +528,7 @@ async def check_row(proxy: Proxy, store: FaultyStore, world: World, row: Row, st
         path, response, body = await answer(proxy, world, row)
     finally:
         store.heal()
+        await world.close()
     expected = row.status[store_kind] if isinstance(row.status, dict) else row.status
     assert response.status == expected, body[:500]
     check_answer(row.method, urlsplit(path).path, response.status, response.headers, body)
@@ -512,3 +543,19 @@ async def test_real_answers_match_the_document(
     for number, row in enumerate(ROWS):
         with subtests.test(msg=str(row)):
             await check_row(redirector if row.redirects else proxy, store, World(proxy, number), row, store_kind)
+
+
+@pytest.mark.parametrize("store_kind", ["local"])
+async def test_search_answers_with_a_next_page_match_the_document(make_proxy: ProxyFactory) -> None:
+    proxy = await make_proxy(search_limit="1")
+    await proxy.upload_batch(UPLOADER, {"paged-1.txt": b"paged one", "paged-2.txt": b"paged two"})
+    await proxy.upload_batch(UPLOADER, {"paged-3.txt": b"paged three"})
+    for path in ("/file?q=paged-", "/upload?q=Bug"):
+        response = await proxy.request("GET", path, UPLOADER)
+        body = await response.read()
+        assert "next" in json.loads(body)
+        assert "Link" in response.headers
+        check_answer("GET", urlsplit(path).path, response.status, response.headers, body)
+        cursor = quote(json.loads(body)["next"])
+        response = await proxy.request("GET", f"{path}&cursor={cursor}", UPLOADER)
+        check_answer("GET", urlsplit(path).path, response.status, response.headers, await response.read())

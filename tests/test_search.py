@@ -305,7 +305,7 @@ async def test_a_replica_idle_for_half_the_journal_retention_reloads_the_snapsho
     now = [1000.0]
     catalog = Catalog(proxy.index, refresh_seconds=5, clock=lambda: now[0])
     readable = frozenset(Visibility)
-    assert await catalog.search_files("kept", readable) == []
+    assert (await catalog.search_files("kept", readable)).results == []
     # A compaction elsewhere wrote a snapshot holding a file whose journal record it deleted.
     state = CatalogState()
     data = b"only in the snapshot"
@@ -313,9 +313,9 @@ async def test_a_replica_idle_for_half_the_journal_retention_reloads_the_snapsho
     await proxy.store.write(SNAPSHOT_KEY, state.to_snapshot())
 
     now[0] += 10  # a refresh lists the journal only
-    assert await catalog.search_files("kept", readable) == []
+    assert (await catalog.search_files("kept", readable)).results == []
     now[0] += RETENTION_SECONDS / 2 + 1
-    assert await catalog.search_files("kept", readable) == [file_shape(data, "public")]
+    assert (await catalog.search_files("kept", readable)).results == [file_shape(data, "public")]
 
 
 # --- the cap ----------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
-"""`tooltool-proxy verify` (re-hash every stored file) and `gc` (remove stale uploads)."""
+"""`tooltool-proxy verify` (re-hash every stored file) and `gc` (remove what uploads that never
+completed left, and stale replay markers)."""
 
 import argparse
+import asyncio
 import re
 import time
 from collections.abc import Callable
@@ -8,11 +10,25 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from manifests import IndexEntry, PendingUpload, ValidationError, is_valid_digest
+from proxy.admin.catalog_cmds import batch_id_of
 from proxy.admin.command import add_command, command_error, for_each, run_admin, selected_regions
 from proxy.admin.common import AdminContext
 from proxy.admin.layout import artifact_digest, list_keys, named_stores
 from proxy.admin.progress import Progress, format_bytes
-from proxy.keys import ARTIFACT_PREFIX, UPLOADS_PREFIX, is_verifying_key, pending_key, quarantine_key, staging_key
+from proxy.catalog import Catalog, CatalogState
+from proxy.journal import BATCH_DELETED
+from proxy.keys import (
+    ARTIFACT_PREFIX,
+    BATCHES_PREFIX,
+    REPLAY_PREFIX,
+    UPLOADS_PREFIX,
+    batch_key,
+    is_verifying_key,
+    pending_key,
+    quarantine_key,
+    replay_marker_time,
+    staging_key,
+)
 from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
 from proxy.uploads import sha512_of
 
@@ -21,6 +37,8 @@ GC_CONCURRENCY = 8
 _DURATION = re.compile(r"([0-9]+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _BATCH_ID = re.compile(r"[0-9]+")
+# A replay marker matters only within the Hawk clock-skew window (60 s); an hour is far past it.
+REPLAY_MARKER_LIFETIME_SECONDS = 3600
 
 
 async def update_instances(context: AdminContext, digest: str, change: Callable[[set[str]], set[str]]) -> set[str]:
@@ -176,30 +194,137 @@ async def gc(context: AdminContext, limit: float, limit_text: str, dry_run: bool
     now = time.time()
     uploads = await list_uploads(context)
     stale = [upload for upload in uploads if await age_of(context, upload, now) > limit]
-    removed, failures = 0, 0
+    left = await gc_uploads(context, stale, dry_run)
+    print(
+        f"gc: {'would remove' if dry_run else 'removed'} {left.removed} objects of {len(stale)} uploads older "
+        f"than {limit_text}; kept {len(uploads) - len(stale)} uploads; {left.failures} failures"
+    )
+    # An upload whose objects stay (fresh, or not removed) may still complete its batch.
+    removed = {(upload.digest, upload.batch_id) for upload in stale} - {(u.digest, u.batch_id) for u in left.kept}
+    unfinished = {(upload.digest, upload.batch_id) for upload in uploads} - removed
+    batches = await gc_batches(context, now - limit - context.config.upload_url_ttl, unfinished, dry_run)
+    print(
+        f"gc: {'would remove' if dry_run else 'removed'} {batches.removed} batch records of uploads never "
+        f"completed whose put_urls expired more than {limit_text} ago; {batches.failures} failures"
+    )
+    markers = await gc_replay_markers(context, now - REPLAY_MARKER_LIFETIME_SECONDS, dry_run)
+    print(
+        f"gc: {'would remove' if dry_run else 'removed'} {markers.removed} replay markers older than "
+        f"{REPLAY_MARKER_LIFETIME_SECONDS // 3600} hour; {markers.failures} failures"
+    )
+    return 1 if left.failures or batches.failures or markers.failures else 0
+
+
+@dataclass
+class Removal:
+    removed: int = 0
+    failures: int = 0
+    kept: list[Upload] = field(default_factory=list)  # uploads some object of which could not be removed
+
+
+async def gc_uploads(context: AdminContext, stale: list[Upload], dry_run: bool) -> Removal:
+    tally = Removal()
     verb = "would remove" if dry_run else "removed"
     with Progress("gc", len(stale), unit="upload") as progress:
 
         async def remove(upload: Upload) -> None:
-            nonlocal removed, failures
             for name, store, key in upload.objects:
                 try:
                     if not dry_run:
                         await store.delete(key)
                 except StoreError as exc:
                     progress.echo(f"FAILED to remove {key} ({name}): the store failed ({exc})")
-                    failures += 1
+                    tally.failures += 1
+                    tally.kept.append(upload)
                 else:
                     progress.echo(f"{verb} {key} ({name})")
-                    removed += 1
+                    tally.removed += 1
             progress.advance()
 
         await for_each(stale, remove, GC_CONCURRENCY)
-    print(
-        f"gc: {verb} {removed} objects of {len(stale)} uploads older than {limit_text}; "
-        f"kept {len(uploads) - len(stale)} uploads; {failures} failures"
-    )
-    return 1 if failures else 0
+    return tally
+
+
+def known_committed(state: CatalogState, batch_id: int) -> bool:
+    """Whether the search catalog knows a file of the batch to have been committed."""
+    batch = state.batches.get(batch_id)
+    if batch is None:
+        return False
+    return any((facts := state.files.get(digest)) is not None and facts.indexed for _, digest in batch.files)
+
+
+async def gc_batches(
+    context: AdminContext, expired_before: float, unfinished: set[tuple[str, int]], dry_run: bool
+) -> Removal:
+    """Remove the batch records of uploads never completed: made before `expired_before` (by
+    their id), none of whose files was ever committed (the catalog knows of no commit, and the
+    store holds neither an index object nor bytes for any), with no upload of it left. Each
+    removal is journaled, so that search catalogs drop the batch."""
+    home = context.stores.home
+    before_id = int(expired_before * 1_000_000)
+    ids = [batch_id for batch_id in map(batch_id_of, await list_keys(home, BATCHES_PREFIX)) if batch_id]
+    old = [batch_id for batch_id in ids if batch_id < before_id]
+    # The catalog (snapshot and journal) spares reading the batches it knows were completed.
+    state = await Catalog(context.index).load() if old else CatalogState()
+    candidates = [batch_id for batch_id in old if not known_committed(state, batch_id)]
+    tally = Removal()
+    verb = "would remove" if dry_run else "removed"
+    with Progress("gc batches", len(candidates), unit="batch") as progress:
+
+        async def examine(batch_id: int) -> None:
+            key = batch_key(batch_id)
+            try:
+                batch = await context.batches.get(batch_id)
+                digests = sorted({upload.digest for upload in batch.files}) if batch is not None else []
+                if batch is None or any((digest, batch_id) in unfinished for digest in digests):
+                    return  # unreadable (left for an operator), or an upload of it may still complete
+                entries = await asyncio.gather(*(context.index.load(digest) for digest in digests))
+                if any(entry is not None for entry in entries):
+                    return
+                if not dry_run:
+                    await home.delete(key)
+                    await context.index.journal.append(BATCH_DELETED, {"id": batch_id})
+            except StoreError as exc:
+                progress.echo(f"FAILED to remove {key}: the store failed ({exc})")
+                tally.failures += 1
+            else:
+                progress.echo(f"{verb} {key}: none of its files ever arrived")
+                tally.removed += 1
+            finally:
+                progress.advance()
+
+        await for_each(candidates, examine, GC_CONCURRENCY)
+    return tally
+
+
+async def gc_replay_markers(context: AdminContext, stale_before: float, dry_run: bool) -> Removal:
+    """Remove the replay markers of requests stamped before `stale_before`. Marker keys sort by
+    their timestamp, so the listing stops at the first fresh one."""
+    home = context.stores.home
+    stale = []
+    async for key in home.list_keys(REPLAY_PREFIX):
+        stamp = replay_marker_time(key)
+        if stamp is None:
+            continue  # not a marker: not ours to remove
+        if stamp >= stale_before:
+            break
+        stale.append(key)
+    tally = Removal()
+    with Progress("gc replay markers", len(stale), unit="marker") as progress:
+
+        async def remove(key: str) -> None:
+            try:
+                if not dry_run:
+                    await home.delete(key)
+            except StoreError as exc:
+                progress.echo(f"FAILED to remove {key}: the store failed ({exc})")
+                tally.failures += 1
+            else:
+                tally.removed += 1
+            progress.advance()
+
+        await for_each(stale, remove, GC_CONCURRENCY)
+    return tally
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -231,10 +356,13 @@ def register(commands: Any) -> None:
     gc_cmd = add_command(
         commands,
         "gc",
-        "remove stale staged uploads and pending-upload records",
+        "remove what uploads that never completed left, and stale replay markers",
         "Remove staged uploads (uploads/<digest>/<batch>, their .verifying copies) and pending-upload "
         "records older than the limit: counted from the record's expiry, or for objects without a "
-        "record from the batch id. Never touches sha512/, index/ or batches/.",
+        "record from the batch id. Remove the batch records (batches/<id>.json) none of whose files "
+        "was ever committed once their put_urls expired more than the limit ago (TOOLTOOL_UPLOAD_URL_TTL "
+        "after the batch), journaled so that search drops them. Remove replay markers (replay/) older "
+        f"than {REPLAY_MARKER_LIFETIME_SECONDS // 3600} hour. Never touches sha512/ or index/.",
         done="removed (or nothing to remove)",
         problems="some objects could not be removed",
     )

@@ -1,5 +1,6 @@
 """POST /upload, the proxy's own PUT endpoint, and GET /upload/complete/sha512/<digest>."""
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,9 +10,9 @@ from aiohttp import web
 from manifests import ValidationError, parse_upload_request
 from proxy.context import CONFIG, UPLOADS, identify
 from proxy.downloads import require_digest
-from proxy.errors import HTTPProblem, bad_request
+from proxy.errors import HTTPProblem, bad_request, problem_response
 from proxy.tokens import InvalidGrant, check_put_query
-from proxy.uploads import RETRY_AFTER_SECONDS
+from proxy.uploads import RETRY_AFTER_SECONDS, PutBodyStalled
 
 
 async def read_json(request: web.Request) -> Any:
@@ -46,8 +47,16 @@ async def complete(request: web.Request) -> web.Response:
     )
 
 
-async def _body_chunks(request: web.Request) -> AsyncIterator[bytes]:
-    async for chunk in request.content.iter_any():
+async def _body_chunks(request: web.Request, idle_timeout: float) -> AsyncIterator[bytes]:
+    """The body as it arrives; PutBodyStalled when no byte comes for `idle_timeout` seconds."""
+    while True:
+        try:
+            async with asyncio.timeout(idle_timeout):
+                chunk = await request.content.readany()
+        except TimeoutError:
+            raise PutBodyStalled(idle_timeout) from None
+        if not chunk:
+            return
         yield chunk
 
 
@@ -61,5 +70,13 @@ async def receive_put(request: web.Request) -> web.Response:
         raise HTTPProblem(411, "A Content-Length header is required.")
     if request.content_length != grant.size:
         raise bad_request(f"Content-Length must be {grant.size}, the size announced in the upload batch.")
-    await request.app[UPLOADS].receive_put(grant, _body_chunks(request))
+    try:
+        await request.app[UPLOADS].receive_put(grant, _body_chunks(request, request.app[CONFIG].put_idle_timeout))
+    except HTTPProblem as exc:
+        if exc.status not in (408, 409):
+            raise
+        # The rest of the body is not wanted: close the connection rather than read it first.
+        response = problem_response(exc.status, exc.detail, exc.headers)
+        response.force_close()
+        return response
     return web.Response(status=200)

@@ -7,7 +7,8 @@ from aiohttp import web
 from manifests import Visibility
 from proxy.cli import TOOLTOOL_ACTIONS
 from proxy.context import CATALOG, CONFIG, FILES, identify
-from proxy.handlers.search import readable_visibilities, search_query
+from proxy.handlers.search import paged_answer, readable_visibilities, search_position, search_query
+from proxy.paging import batch_cursor, file_cursor, parse_batch_cursor, parse_file_cursor
 
 
 async def whoami(request: web.Request) -> web.Response:
@@ -29,18 +30,22 @@ async def whoami(request: web.Request) -> web.Response:
 
 
 async def search_files_with_names(request: web.Request) -> web.Response:
-    """GET /file?q= with each file's filenames and regions (that answer's shape must stay as it is)."""
+    """GET /file?q= with each file's filenames and regions (that answer's shape must stay as it
+    is): the same pages, bounds and cursor; every result's lookup counts against the bound."""
     identity = await identify(request)
-    found = await request.app[CATALOG].search_files(
-        search_query(request), readable_visibilities(request, identity), detailed=True
+    query, after = search_query(request), search_position(request, parse_file_cursor)
+    page = await request.app[CATALOG].search_files(
+        query, readable_visibilities(request, identity), after, detailed=True
     )
-    return web.json_response({"result": found})
+    return paged_answer(query, page, file_cursor)
 
 
 async def file_batches(request: web.Request) -> web.Response:
-    """The batches that uploaded a file, newest first; 400/403/404 exactly as GET /file/sha512/<d>."""
+    """The batches that uploaded a file, newest first, in pages as GET /upload?q= answers them;
+    400/403/404 exactly as GET /file/sha512/<d>."""
     identity = await identify(request)
     digest = request.match_info["digest"]
     await request.app[FILES].describe(digest, identity)
-    found = await request.app[CATALOG].batches_holding(digest, readable_visibilities(request, identity))
-    return web.json_response({"result": found})
+    after = search_position(request, parse_batch_cursor)
+    page = await request.app[CATALOG].batches_holding(digest, readable_visibilities(request, identity), after)
+    return paged_answer(None, page, batch_cursor)

@@ -154,16 +154,22 @@ class S3Store(ObjectStore):
         upload_id = upload["UploadId"]
         parts: list[dict[str, Any]] = []
         received = 0
+        # At most one part in memory per PUT: a part is filled to exactly MULTIPART_PART_SIZE
+        # and sent before more is read; the rest of the chunk starts the next one.
         buffer = bytearray()
         try:
             async for chunk in chunks:
                 received += len(chunk)
                 if received > size:
                     raise ValueError("more bytes than announced")
-                buffer += chunk
-                if len(buffer) >= MULTIPART_PART_SIZE:
+                rest = memoryview(chunk)
+                while len(buffer) + len(rest) >= MULTIPART_PART_SIZE:
+                    room = MULTIPART_PART_SIZE - len(buffer)
+                    buffer += rest[:room]
+                    rest = rest[room:]
                     parts.append(await self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
                     buffer.clear()
+                buffer += rest
             if received != size:
                 raise ValueError("fewer bytes than announced")
             if buffer or not parts:
