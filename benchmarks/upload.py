@@ -102,6 +102,7 @@ def embedded_server(root: Path) -> Iterator[tuple[Server, Path, Path]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOOLTOOL_", "TASKCLUSTER_"))}
     env["TOOLTOOL_STORE"] = f"file://{data}"
+    env["TOOLTOOL_LOG_FLUSH_SECONDS"] = "0"  # the report reads the request log while the server runs
     server = start_server(
         "proxy", ["-m", "proxy", "serve", "--port", str(port)], port, cores=None, env=env, log_path=log
     )

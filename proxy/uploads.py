@@ -26,12 +26,14 @@ from proxy.errors import HTTPProblem, bad_request, forbidden, not_found
 from proxy.index import FileIndex
 from proxy.keys import artifact_key, pending_key, staging_key, staging_prefix, verifying_key
 from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
+from proxy.storage.cas import ContendedWrite
 from proxy.stores import Stores
 from proxy.tokens import PutGrant, put_query
 
 log = logging.getLogger("tooltool.uploads")
 
 RETRY_AFTER_SECONDS = 5
+BATCH_ID_ATTEMPTS = 5
 # Hashing runs in a worker thread (hashlib releases the GIL), so the event loop stays free.
 HASH_OFF_LOOP_BYTES = 64 * 1024
 
@@ -133,13 +135,7 @@ class Uploads:
             if entry.size != upload.size:
                 raise bad_request(f"Size mismatch for {upload.filename}")
 
-        batch = Batch(
-            id=new_batch_id(),
-            uploaded=utc_timestamp(),
-            author=identity.client_id or "anonymous",
-            message=request.message,
-            files=request.files,
-        )
+        batch = await self._record_batch(request, identity.client_id or "anonymous")
         expires = int(self.clock()) + self.settings.put_url_ttl
         files: dict[str, Any] = {}
         to_stage: list[PendingUpload] = []
@@ -165,8 +161,22 @@ class Uploads:
         put_urls = dict(zip(first_of, await asyncio.gather(*map(self._stage, first_of.values())), strict=True))
         for pending in to_stage:
             files[pending.filename]["put_url"] = put_urls[pending.digest]
-        await self.batches.save(batch)
         return batch.api_shape(files)
+
+    async def _record_batch(self, request: UploadRequest, author: str) -> Batch:
+        """Write the batch record under a new id. Ids are random within a millisecond, so two
+        replicas (or two requests) can draw the same one: the record is created only if absent,
+        and a clash draws again."""
+        for _attempt in range(BATCH_ID_ATTEMPTS):
+            batch = Batch(
+                id=new_batch_id(), uploaded=utc_timestamp(), author=author, message=request.message, files=request.files
+            )
+            try:
+                await self.batches.save(batch)
+                return batch
+            except PreconditionFailed:
+                log.info("batch id taken; drawing another", extra={"batch": batch.id})
+        raise ContendedWrite("no free batch id was found; retry the upload")
 
     async def _stage(self, pending: PendingUpload) -> str:
         """Record the pending upload; return the URL its bytes are to be PUT to."""

@@ -22,6 +22,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from manifests import parse_upload_request
+from proxy import uploads as proxy_uploads
 from proxy.context import UPLOADS
 from proxy.keys import artifact_key, batch_key, pending_key, staging_key
 from proxy.storage import PreconditionFailed
@@ -636,3 +637,18 @@ async def test_complete_answers_202_for_a_stored_file_while_an_abandoned_batch_s
     assert (await complete(proxy, sha512(DATA))).status == 202
     again = await complete(proxy, sha512(DATA))
     assert again.status == 202, await again.text()
+
+
+async def test_a_batch_id_drawn_twice_takes_another_and_overwrites_nothing(
+    proxy: Proxy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batch ids are random within a millisecond, so two replicas can draw the same one: the
+    second batch must get a new id, not replace the first record (or fail)."""
+    taken, free = 1796000000000000123, 1796000000000000456
+    monkeypatch.setattr(proxy_uploads, "new_batch_id", iter([taken, taken, free]).__next__)
+    first = await proxy.upload_batch(UPLOADER, {"first.bin": b"first bytes"})
+    second = await proxy.upload_batch(UPLOADER, {"second.bin": b"second bytes"})
+    assert (first["id"], second["id"]) == (taken, free)
+    stored = json.loads(await proxy.store.read(batch_key(taken)) or b"{}")
+    assert set(stored["files"]) == {"first.bin"}
+    assert set(json.loads(await proxy.store.read(batch_key(free)) or b"{}")["files"]) == {"second.bin"}
