@@ -32,7 +32,7 @@ from proxy.storage.s3 import S3Store
 from tests.conftest import ADMIN, BUCKET, Proxy, free_port, wait_for_http, write_clients_file
 from tests.hawk import tooltool_header
 
-ROUNDS = 200  # of each race, on each store
+ROUNDS = 100  # of each race, on each store (200 a race across the two stores)
 CONCURRENT_ROUNDS = 8  # rounds (each on its own digest) in flight at once
 CACHE_TTL = 1.0
 
