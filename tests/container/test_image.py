@@ -119,6 +119,8 @@ def test_documented_run_on_a_folder_the_user_made_serves_tooltool_and_survives_a
     assert_fetches_byte_for_byte(container, auth_file, files, tmp_path / "fetched")
 
     # Logs: mozlog JSON lines on stdout, one request.summary per request, and no credential anywhere.
+    # `serve` writes its log lines in batches at least every TOOLTOOL_LOG_FLUSH_SECONDS (0.2 s).
+    time.sleep(1)
     stdout, stderr = container.logs()
     records = [json.loads(line) for line in stdout.splitlines()]
     assert records
