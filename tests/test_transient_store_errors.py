@@ -253,3 +253,19 @@ async def test_a_stream_that_fails_for_good_mid_download_cuts_the_connection_at_
         assert response.status == 200
         with pytest.raises(aiohttp.ClientPayloadError):
             await response.read()
+
+
+async def test_a_stream_that_breaks_without_progress_gives_up_after_the_deadline(
+    make_faulty: FaultyFactory,
+) -> None:
+    """Every re-open succeeds but every stream breaks before its first byte: resuming must stop
+    once the retry deadline has passed, and the connection be cut, rather than loop for ever."""
+    proxy, store = await streaming_proxy_with(make_faulty, LARGE)
+    store.break_stream(after=BREAK_AFTER)
+    store.break_stream(after=0, times=100_000)
+    async with asyncio.timeout(STALL_SECONDS):
+        response = await proxy.session.get(f"{proxy.url}/sha512/{LARGE_DIGEST}")
+        assert response.status == 200
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await response.read()
+    assert len(store.ranges_opened) < 100_000

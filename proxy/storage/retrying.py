@@ -109,6 +109,9 @@ class RetryingStore(ObjectStore):
         self, key: str, chunks: AsyncIterator[bytes], start: int, end: int | None
     ) -> AsyncGenerator[bytes, None]:
         position = start
+        # A stream that breaks again and again without a byte of progress gives up once the
+        # deadline has passed since it stopped moving (every re-open would succeed for ever).
+        stuck_at, stuck_since = position, time.monotonic()
         try:
             while True:
                 try:
@@ -117,10 +120,15 @@ class RetryingStore(ObjectStore):
                         yield chunk
                     return
                 except StoreUnavailable as exc:
-                    if not exc.transient:
+                    now = time.monotonic()
+                    if position != stuck_at:
+                        stuck_at, stuck_since = position, now
+                    if not exc.transient or now - stuck_since >= self.deadline:
                         raise
                     log.info("store connection lost mid-stream; resuming", extra={"key": key, "at": position})
                     await _close(chunks)
+                    if position == stuck_at:
+                        await asyncio.sleep(random.uniform(0, FIRST_BACKOFF_SECONDS))  # noqa: S311
                     if end is not None and position > end:
                         return
                     chunks = await self._retry(
