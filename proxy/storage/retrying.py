@@ -25,6 +25,7 @@ T = TypeVar("T")
 
 FIRST_BACKOFF_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 1.0
+MIN_ATTEMPT_SECONDS = 5.0
 
 
 class RetryingStore(ObjectStore):
@@ -48,7 +49,9 @@ class RetryingStore(ObjectStore):
                 if not bounded:
                     return await call()
                 remaining = self.deadline - (time.monotonic() - started)
-                async with asyncio.timeout(max(remaining, 0.001)):
+                # An attempt is cut off at the deadline, but never sooner than MIN_ATTEMPT_SECONDS
+                # after it began: a slow answer is better than a 503 for one that was coming.
+                async with asyncio.timeout(max(remaining, MIN_ATTEMPT_SECONDS)):
                     return await call()
             except TimeoutError:
                 error = StoreUnavailable(f"the object store did not answer {what} in {self.deadline:g} s")
