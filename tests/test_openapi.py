@@ -479,7 +479,13 @@ async def streamer(make_proxy: ProxyFactory) -> tuple[Proxy, FaultyStore]:
         return wrapped[-1]
 
     proxy = await make_proxy(
-        store_opener=opener, download="stream", upload_target="proxy", catalog_refresh="0", put_idle_timeout="1"
+        store_opener=opener,
+        download="stream",
+        upload_target="proxy",
+        catalog_refresh="0",
+        put_idle_timeout="1",
+        # Each injected fault persists until healed: retrying it for the suite's 2 s only slows the table.
+        store_retry_deadline="0.05",
     )
     [store] = wrapped
     return proxy, store
