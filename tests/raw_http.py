@@ -39,12 +39,14 @@ class RawPut:
         return await self.answer()
 
     async def answer(self) -> tuple[int, dict[str, str], bytes]:
-        """Status, headers (names in lower case) and body; the server closes the connection after it."""
-        raw = await asyncio.wait_for(self.reader.read(), 30)
-        await self.close()
-        head, _, body = raw.partition(b"\r\n\r\n")
-        status_line, *lines = head.decode().split("\r\n")
+        """Status, headers (names in lower case) and body. Read by Content-Length, not to the end
+        of the stream: after refusing a body, aiohttp keeps reading what is left of it for up to
+        10 s (its lingering close) before it closes the connection."""
+        head = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 30)
+        status_line, *lines = head.decode().removesuffix("\r\n\r\n").split("\r\n")
         headers = {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+        body = await asyncio.wait_for(self.reader.readexactly(int(headers.get("content-length", "0"))), 30)
+        await self.close()
         return int(status_line.split()[1]), headers, body
 
     async def close(self) -> None:
