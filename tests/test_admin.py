@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from manifests import Batch, IndexEntry, PendingUpload, UploadFile, Visibility
-from proxy.admin.progress import Progress
+from proxy.commands.progress import Progress
 from proxy.batches import BatchRecords
 from proxy.catalog import Catalog
 from proxy.cli import main
