@@ -45,8 +45,8 @@ def _imports(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
         yield node
         return
     if isinstance(node, ast.If) and _is_type_checking(node.test):
-        for child in node.orelse:
-            yield from _imports(child)
+        for statement in node.orelse:
+            yield from _imports(statement)
         return
     for child in ast.iter_child_nodes(node):
         yield from _imports(child)
