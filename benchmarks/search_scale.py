@@ -29,7 +29,8 @@ from typing import Any, cast
 
 from manifests import Batch, IndexEntry, UploadFile, Visibility
 from proxy import cli
-from proxy.catalog import SEARCH_RESULT_LIMIT, SNAPSHOT_KEY, Catalog, CatalogState, map_concurrently
+from proxy.catalog import SEARCH_RESULT_LIMIT, SNAPSHOT_KEY, Catalog, CatalogState
+from proxy.concurrency import map_concurrently
 from proxy.config import Config, load_config
 from proxy.index import FileIndex
 from proxy.journal import journal_key

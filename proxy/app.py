@@ -197,3 +197,17 @@ def setup_web_routes(app: web.Application) -> None:
     app.router.add_get("/auth/whoami", web_api.whoami)
     app.router.add_get("/file/search", web_api.search_files_with_names)
     app.router.add_get(r"/file/batches/sha512/{digest:[\s\S]*}", web_api.file_batches)
+
+
+def run(config: Config, put_base_url: str, *, host: str, port: int, listen_fd: int | None = None) -> None:
+    """Serve until SIGTERM or SIGINT: on host:port, or on an inherited listening socket (a `serve --workers` worker)."""
+    import socket
+
+    from proxy.observability import init_sentry
+
+    app = create_app(config, put_base_url=put_base_url)
+    init_sentry(config.sentry_dsn, str(app[VERSION].get("version")))
+    if listen_fd is None:
+        web.run_app(app, host=host, port=port, print=None, access_log=None)
+    else:
+        web.run_app(app, sock=socket.socket(fileno=listen_fd), print=None, access_log=None)

@@ -31,11 +31,12 @@ import logging
 import sys
 import time
 from array import array
-from collections.abc import AsyncGenerator, Awaitable, Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import AsyncGenerator, Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Generic, TypeVar
 
 from manifests import ALGORITHM, Batch, IndexEntry, ValidationError, Visibility, is_valid_digest, parse_visibility
+from proxy.concurrency import map_concurrently
 from proxy.index import FileIndex
 from proxy.journal import BATCH, BATCH_DELETED, FILE, RETENTION_SECONDS, Journal, JournalPosition, JournalRecord
 from proxy.paging import BatchPosition, FilePosition
@@ -56,24 +57,7 @@ CONFIRM_AHEAD = 4 * STORE_CONCURRENCY  # search results held back at most while 
 UPLOAD_URL_TTL = 3600  # put_url lifetime assumed when none is given (TOOLTOOL_UPLOAD_URL_TTL's default)
 
 T = TypeVar("T")
-R = TypeVar("R")
 P = TypeVar("P", FilePosition, BatchPosition)
-
-
-async def map_concurrently(function: Callable[[T], Awaitable[R]], items: Sequence[T], limit: int) -> list[R]:
-    """function(item) for every item, at most `limit` at a time, results in order. The first
-    failure cancels the rest and is raised."""
-    results: dict[int, R] = {}
-    positions = iter(range(len(items)))
-
-    async def worker() -> None:
-        for position in positions:  # one iterator shared by all workers
-            results[position] = await function(items[position])
-
-    async with asyncio.TaskGroup() as group:
-        for _ in range(min(limit, len(items))):
-            group.create_task(worker())
-    return [results[position] for position in range(len(items))]
 
 
 class TextIndex:

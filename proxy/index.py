@@ -39,6 +39,10 @@ RETAG_ROUNDS = 5
 IndexChange = Callable[[IndexEntry | None], IndexEntry | None]
 
 
+def _ignore(*args: object, **kwargs: object) -> None:
+    pass
+
+
 class FileIndex:
     """Index entries in the home store (and, in tags mode, tags on the artifacts), cached;
     writes are journaled for the search catalog.
@@ -51,8 +55,18 @@ class FileIndex:
     visibility changes, a PutObjectTagging.
     """
 
-    def __init__(self, stores: Stores, ttl: float, maxsize: int, mode: IndexMode = IndexMode.OBJECTS) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        ttl: float,
+        maxsize: int,
+        mode: IndexMode = IndexMode.OBJECTS,
+        *,
+        warn_invalid_entries: bool = True,
+    ) -> None:
         self.stores = stores
+        # Warnings of invalid or missing index objects and tags (off for callers that report them).
+        self.warn: Callable[..., None] = log.warning if warn_invalid_entries else _ignore
         self.store = stores.home
         self.mode = mode
         self.journal = Journal(stores.home)
@@ -76,7 +90,7 @@ class FileIndex:
         try:
             return IndexEntry.from_json(data, digest)
         except ValidationError as exc:
-            log.warning("invalid index object; serving the file as internal", extra={"key": key, "reason": str(exc)})
+            self.warn("invalid index object; serving the file as internal", extra={"key": key, "reason": str(exc)})
             self.invalid[key] = str(exc)
             return None
 
@@ -95,7 +109,7 @@ class FileIndex:
         found = await self._artifacts(digest)
         if not found:
             return None
-        log.warning("artifact has no valid index object; serving it as internal", extra={"key": index_key(digest)})
+        self.warn("artifact has no valid index object; serving it as internal", extra={"key": index_key(digest)})
         size = next(iter(found.values())).size
         return IndexEntry(digest=digest, size=size, visibility=Visibility.INTERNAL, instances=tuple(found))
 
@@ -125,12 +139,12 @@ class FileIndex:
         key = artifact_key(digest)
         value = ((await store.get_tags(key)) or {}).get(VISIBILITY_TAG)
         if value is None:
-            log.warning("artifact has no visibility tag; serving it as internal", extra={"key": key})
+            self.warn("artifact has no visibility tag; serving it as internal", extra={"key": key})
             return Visibility.INTERNAL
         try:
             return parse_visibility(value)
         except ValidationError as exc:
-            log.warning("invalid visibility tag; serving the file as internal", extra={"key": key, "reason": str(exc)})
+            self.warn("invalid visibility tag; serving the file as internal", extra={"key": key, "reason": str(exc)})
             self.invalid[key] = f"tag {exc}"  # "tag visibility must be 'public' or 'internal'"
             return Visibility.INTERNAL
 
@@ -160,7 +174,7 @@ class FileIndex:
                     current = IndexEntry.from_json(data, digest)
                 except ValidationError as exc:
                     if not replace_invalid:
-                        log.warning("invalid index object left as it is", extra={"key": key, "reason": str(exc)})
+                        self.warn("invalid index object left as it is", extra={"key": key, "reason": str(exc)})
                         self.invalid[key] = str(exc)
                         return None
             new = change(current)

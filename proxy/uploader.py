@@ -14,14 +14,11 @@ files go at once; what is safe to retry is retried, with a bound; the exit statu
 every file was committed.
 """
 
-import argparse
 import asyncio
 import calendar
 import hashlib
 import json
 import math
-import os
-import textwrap
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,8 +31,9 @@ import mohawk
 from yarl import URL
 
 from manifests import ManifestRecord, ValidationError, Visibility, parse_manifest
-from proxy.admin.command import add_command, command_error
-from proxy.admin.progress import Progress, format_bytes
+from proxy.commands.command import CommandError
+from proxy.commands.progress import Progress, format_bytes
+from proxy.concurrency import for_each
 
 DEFAULT_MANIFEST = "manifest.tt"
 DEFAULT_HOST = "tooltool.mozilla-releng.net"
@@ -95,7 +93,7 @@ def load_credentials(auth_file: Path | None, environ: Mapping[str, str]) -> Cred
         if client_id and access_token:
             return Credentials(client_id=client_id, access_token=access_token)
         if client_id or access_token:
-            raise command_error(
+            raise CommandError(
                 "only one of TASKCLUSTER_CLIENT_ID and TASKCLUSTER_ACCESS_TOKEN is set; set both, "
                 "or pass --authentication-file"
             )
@@ -104,12 +102,12 @@ def load_credentials(auth_file: Path | None, environ: Mapping[str, str]) -> Cred
         content = auth_file.expanduser().read_text().strip()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise command_error(f"cannot read the authentication file {auth_file} ({reason}); check the path") from None
+        raise CommandError(f"cannot read the authentication file {auth_file} ({reason}); check the path") from None
     try:
         doc = json.loads(content)
     except ValueError:
         if not content or any(c.isspace() for c in content):
-            raise command_error(
+            raise CommandError(
                 f"{auth_file} is neither JSON credentials nor a Bearer token; write "
                 '{"clientId": …, "accessToken": …} or the token alone into it'
             ) from None
@@ -119,7 +117,7 @@ def load_credentials(auth_file: Path | None, environ: Mapping[str, str]) -> Cred
         or not isinstance(doc.get("clientId"), str)
         or not isinstance(doc.get("accessToken"), str)
     ):
-        raise command_error(f'{auth_file} is JSON but not {{"clientId": …, "accessToken": …}}; fix the file')
+        raise CommandError(f'{auth_file} is JSON but not {{"clientId": …, "accessToken": …}}; fix the file')
     return Credentials(client_id=doc["clientId"], access_token=doc["accessToken"])
 
 
@@ -154,22 +152,22 @@ def read_manifest(manifest: Path) -> list[LocalFile]:
         text = manifest.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-        raise command_error(f"cannot read the manifest {manifest} ({reason}); give its path with -m") from None
+        raise CommandError(f"cannot read the manifest {manifest} ({reason}); give its path with -m") from None
     try:
         records = parse_manifest(text)
     except ValidationError as exc:
-        raise command_error(f"{manifest}: {exc}") from None
+        raise CommandError(f"{manifest}: {exc}") from None
     if not records:
-        raise command_error(f"{manifest} lists no files; add them with `tooltool.py add --visibility V FILE`")
+        raise CommandError(f"{manifest} lists no files; add them with `tooltool.py add --visibility V FILE`")
     names: set[str] = set()
     for record in records:
         if record.visibility is None:
-            raise command_error(
+            raise CommandError(
                 f"{manifest}: {record.filename} has no visibility; add it with "
                 "`tooltool.py add --visibility public|internal` or edit the record"
             )
         if record.filename in names:
-            raise command_error(f"{manifest} lists {record.filename} twice; a batch names each file once")
+            raise CommandError(f"{manifest} lists {record.filename} twice; a batch names each file once")
         names.add(record.filename)
     return [LocalFile(record, manifest.parent / record.filename) for record in records]
 
@@ -214,17 +212,15 @@ async def mismatch(file: LocalFile, progress: Progress) -> str | None:
 
 async def check_files(files: list[LocalFile], jobs: int) -> dict[str, str]:
     """{filename: what is wrong} for the files that do not match their records."""
-    limit = asyncio.Semaphore(jobs)
     problems: dict[str, str] = {}
     with Progress("upload: checking", sum(f.record.size for f in files), unit="byte") as progress:
 
         async def check(file: LocalFile) -> None:
-            async with limit:
-                problem = await mismatch(file, progress)
+            problem = await mismatch(file, progress)
             if problem is not None:
                 problems[file.name] = problem
 
-        await asyncio.gather(*(check(file) for file in files))
+        await for_each(files, check, jobs)
     return problems
 
 
@@ -476,13 +472,11 @@ async def upload_files(
             echo(f"failed {file.name}: {exc}")
         return outcome
     by_name = {f.name: f for f in files}
-    limit = asyncio.Semaphore(jobs)
     # Two names for the same bytes: one PUT and one complete serve both.
     sent: dict[str, asyncio.Task[str | None]] = {}
 
     async def put_and_complete(file: LocalFile, put_url: str) -> str | None:
-        async with limit:
-            return await put_file(api, file, put_url) or await complete(api, file.record.digest)
+        return await put_file(api, file, put_url) or await complete(api, file.record.digest)
 
     async def upload_one(file: LocalFile) -> None:
         put_url = batch["files"].get(file.name, {}).get("put_url")
@@ -501,7 +495,7 @@ async def upload_files(
             outcome.failed[file.name] = problem
             echo(f"failed {file.name}: {problem}")
 
-    await asyncio.gather(*(upload_one(by_name[name]) for name in by_name))
+    await for_each(by_name.values(), upload_one, jobs)
     return outcome
 
 
@@ -537,73 +531,3 @@ async def run_upload(
         f"{len(outcome.failed)} failed"
     )
     return outcome
-
-
-# --- the command ----------------------------------------------------------------------------------
-
-
-def _positive(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be a whole number of at least 1")
-    return number
-
-
-def _upload(args: argparse.Namespace) -> int:
-    if not args.message or not args.message.strip():
-        raise command_error('--message is required: the batch\'s "commit message", e.g. "Bug 123: new gcc"')
-    base_url = args.url or default_base_url(os.environ)
-    parts = urlsplit(base_url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise command_error(f"--url {base_url!r} is not an http(s) URL; give the server's base URL")
-    credentials = load_credentials(Path(args.authentication_file) if args.authentication_file else None, os.environ)
-    try:
-        outcome = asyncio.run(
-            run_upload(Path(args.manifest), base_url, credentials, args.message, args.region, args.jobs)
-        )
-    except UploadRefused as exc:
-        raise command_error(str(exc)) from None
-    return outcome.exit_status
-
-
-def register(commands: Any) -> None:
-    upload = add_command(
-        commands,
-        "upload",
-        "upload a manifest's files (a drop-in for `tooltool.py upload`)",
-        textwrap.fill(
-            "Upload the files of a manifest.tt as `tooltool.py upload` does on the wire (POST /upload, a PUT per "
-            "file, upload/complete until 202), so it works with this proxy and the legacy service alike. Each "
-            "file (in the manifest's directory) is checked against its record's size and sha512 before anything "
-            "is sent; files stream from disk, several at once. Credentials: --authentication-file (JSON Hawk "
-            "credentials, or a Bearer token), else TASKCLUSTER_CLIENT_ID and TASKCLUSTER_ACCESS_TOKEN, else "
-            "none. A 503, a 409 from upload/complete and a dropped PUT connection are retried, a bounded number "
-            "of times.",
-            width=100,
-        ),
-        done="every file was committed (uploaded, or already stored)",
-        problems="some files failed, or do not match the manifest (one line each; then nothing was sent)",
-    )
-    upload.add_argument(
-        "-m", "--manifest", default=DEFAULT_MANIFEST, help=f"the manifest to upload (default {DEFAULT_MANIFEST})"
-    )
-    upload.add_argument(
-        "--url",
-        help=f"the server's base URL (default $TASKCLUSTER_PROXY_URL/{DEFAULT_HOST} in a task, else https://{DEFAULT_HOST})",
-    )
-    upload.add_argument(
-        "--authentication-file", metavar="FILE", help="JSON {clientId, accessToken} for Hawk, or a Bearer token"
-    )
-    upload.add_argument("--message", help='the batch\'s "commit message", with a bug number (required)')
-    upload.add_argument("-r", "--region", help="preferred region to upload to, e.g. us-west-2")
-    upload.add_argument(
-        "-j",
-        "--jobs",
-        type=_positive,
-        default=DEFAULT_JOBS,
-        help=f"files checked and uploaded at once (default {DEFAULT_JOBS})",
-    )
-    upload.set_defaults(run=_upload)

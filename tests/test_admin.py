@@ -25,10 +25,10 @@ from typing import Any
 import pytest
 
 from manifests import Batch, IndexEntry, PendingUpload, UploadFile, Visibility
-from proxy.admin.progress import Progress
 from proxy.batches import BatchRecords
 from proxy.catalog import Catalog
 from proxy.cli import main
+from proxy.commands.progress import Progress
 from proxy.config import load_config
 from proxy.index import FileIndex
 from proxy.journal import Journal

@@ -5,7 +5,7 @@ may download."""
 from aiohttp import web
 
 from manifests import Visibility
-from proxy.cli import TOOLTOOL_ACTIONS
+from proxy.clients import TOOLTOOL_ACTIONS
 from proxy.context import CATALOG, CONFIG, FILES, identify
 from proxy.handlers.search import paged_answer, readable_visibilities, search_position, search_query
 from proxy.paging import batch_cursor, file_cursor, parse_batch_cursor, parse_file_cursor

@@ -4,13 +4,13 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, replace
-from typing import Any
 
 from manifests import IndexEntry, ValidationError, Visibility
-from proxy.admin.command import add_command, for_each, require_digest, run_admin
-from proxy.admin.common import AdminContext
-from proxy.admin.layout import artifact_holdings, index_digest, list_keys, regions_holding
-from proxy.admin.progress import Progress
+from proxy.commands.admin import AdminContext, run_admin
+from proxy.commands.command import Subcommands, add_command, digest_argument
+from proxy.commands.layout import artifact_holdings, index_digest, list_keys, regions_holding
+from proxy.commands.progress import Progress
+from proxy.concurrency import for_each
 from proxy.keys import INDEX_PREFIX, artifact_key, index_key
 
 LINT_CONCURRENCY = 16
@@ -172,27 +172,24 @@ async def lint(context: AdminContext) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    digest = require_digest(args.digest)
-    return run_admin(lambda context: show(context, digest))
+    return run_admin(lambda context: show(context, args.digest))
 
 
 def _set_visibility(args: argparse.Namespace) -> int:
-    digest = require_digest(args.digest)
     visibility = Visibility(args.visibility)
-    return run_admin(lambda context: set_visibility(context, digest, visibility, args.dry_run))
+    return run_admin(lambda context: set_visibility(context, args.digest, visibility, args.dry_run))
 
 
 def _delete(args: argparse.Namespace) -> int:
-    digest = require_digest(args.digest)
-    return run_admin(lambda context: delete(context, digest, args.dry_run))
+    return run_admin(lambda context: delete(context, args.digest, args.dry_run))
 
 
 def _lint(args: argparse.Namespace) -> int:
     return run_admin(lint)
 
 
-def register(commands: Any) -> None:
-    index = commands.add_parser(
+def register(subcommands: Subcommands) -> None:
+    index = subcommands.add_parser(
         "index",
         help="inspect and edit index objects in the store",
         description="Inspect and edit index objects (index/sha512/<digest>.json) directly in the store.",
@@ -208,7 +205,7 @@ def register(commands: Any) -> None:
         done="the file is known (it has an index object or bytes)",
         problems="no such file",
     )
-    show_cmd.add_argument("digest", metavar="DIGEST", help="the file's sha512 digest")
+    show_cmd.add_argument("digest", metavar="DIGEST", type=digest_argument, help="the file's sha512 digest")
     show_cmd.set_defaults(run=_show)
 
     visibility_cmd = add_command(
@@ -220,7 +217,7 @@ def register(commands: Any) -> None:
         done="set, or already so",
         problems="no such file",
     )
-    visibility_cmd.add_argument("digest", metavar="DIGEST", help="the file's sha512 digest")
+    visibility_cmd.add_argument("digest", metavar="DIGEST", type=digest_argument, help="the file's sha512 digest")
     visibility_cmd.add_argument("visibility", choices=[v.value for v in Visibility], metavar="public|internal")
     visibility_cmd.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
     visibility_cmd.set_defaults(run=_set_visibility)
@@ -234,7 +231,7 @@ def register(commands: Any) -> None:
         done="deleted",
         problems="no such file",
     )
-    delete_cmd.add_argument("digest", metavar="DIGEST", help="the file's sha512 digest")
+    delete_cmd.add_argument("digest", metavar="DIGEST", type=digest_argument, help="the file's sha512 digest")
     delete_cmd.add_argument("--dry-run", action="store_true", help="print what would be deleted, delete nothing")
     delete_cmd.set_defaults(run=_delete)
 

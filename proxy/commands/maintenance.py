@@ -7,15 +7,15 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from manifests import IndexEntry, PendingUpload, ValidationError, is_valid_digest
-from proxy.admin.catalog_cmds import batch_id_of
-from proxy.admin.command import add_command, command_error, for_each, run_admin, selected_regions
-from proxy.admin.common import AdminContext
-from proxy.admin.layout import artifact_digest, list_keys, named_stores
-from proxy.admin.progress import Progress, format_bytes
 from proxy.catalog import Catalog, CatalogState
+from proxy.commands.admin import AdminContext, run_admin, selected_regions
+from proxy.commands.catalog_cmds import batch_id_of
+from proxy.commands.command import CommandError, Subcommands, add_command
+from proxy.commands.layout import artifact_digest, list_keys, named_stores
+from proxy.commands.progress import Progress, format_bytes
+from proxy.concurrency import for_each
 from proxy.journal import BATCH_DELETED
 from proxy.keys import (
     ARTIFACT_PREFIX,
@@ -139,7 +139,7 @@ async def verify(context: AdminContext, regions: list[str], move_aside: bool) ->
 def parse_duration(text: str) -> float:
     match = _DURATION.fullmatch(text.strip())
     if match is None:
-        raise command_error(f"--older-than {text!r} is not a duration; use a number and s, m, h or d (7d, 12h, 30m)")
+        raise CommandError(f"--older-than {text!r} is not a duration; use a number and s, m, h or d (7d, 12h, 30m)")
     return int(match[1]) * _SECONDS[match[2]]
 
 
@@ -336,9 +336,9 @@ def _gc(args: argparse.Namespace) -> int:
     return run_admin(lambda context: gc(context, limit, args.older_than, args.dry_run))
 
 
-def register(commands: Any) -> None:
+def register(subcommands: Subcommands) -> None:
     verify_cmd = add_command(
-        commands,
+        subcommands,
         "verify",
         "re-hash every stored file and report those whose bytes do not match their name",
         "Re-hash every sha512/<digest> object in every region (streaming, constant memory) and "
@@ -354,7 +354,7 @@ def register(commands: Any) -> None:
     verify_cmd.set_defaults(run=_verify)
 
     gc_cmd = add_command(
-        commands,
+        subcommands,
         "gc",
         "remove what uploads that never completed left, and stale replay markers",
         "Remove staged uploads (uploads/<digest>/<batch>, their .verifying copies) and pending-upload "

@@ -21,9 +21,10 @@ from typing import Any
 
 from manifests import Batch, IndexEntry, UploadFile, ValidationError, Visibility, is_valid_digest, parse_visibility
 from manifests.manifest import validate_filename
-from proxy.admin.command import add_command, command_error, for_each, run_admin
-from proxy.admin.common import AdminContext
-from proxy.admin.progress import Progress
+from proxy.commands.admin import AdminContext, run_admin
+from proxy.commands.command import CommandError, Subcommands, add_command
+from proxy.commands.progress import Progress
+from proxy.concurrency import for_each
 from proxy.keys import batch_key, index_key
 
 TABLES = ("files", "file_instances", "batches", "batch_files")
@@ -294,14 +295,14 @@ def load_export(path: Path) -> dict[str, list[Any]]:
     try:
         doc = json.loads(path.read_bytes())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise command_error(f"{path} is not JSON ({exc}); {how}") from None
+        raise CommandError(f"{path} is not JSON ({exc}); {how}") from None
     if not isinstance(doc, dict) or not all(table in doc for table in TABLES):
-        raise command_error(f"{path} is not a legacy export: it needs the keys {', '.join(TABLES)}; {how}")
+        raise CommandError(f"{path} is not a legacy export: it needs the keys {', '.join(TABLES)}; {how}")
     tables = {}
     for table in TABLES:
         rows = doc[table] if doc[table] is not None else []  # json_agg over no rows is null
         if not isinstance(rows, list):
-            raise command_error(f"{path}: {table!r} must be a list of rows; {how}")
+            raise CommandError(f"{path}: {table!r} must be a list of rows; {how}")
         tables[table] = rows
     return tables
 
@@ -348,9 +349,9 @@ def _import_legacy(args: argparse.Namespace) -> int:
     return run_admin(lambda context: import_legacy(context, tables, args.dry_run))
 
 
-def register(commands: Any) -> None:
+def register(subcommands: Subcommands) -> None:
     parser = add_command(
-        commands,
+        subcommands,
         "import-legacy",
         "build index objects and batch records from the legacy database's export",
         "Build index objects and batch records from a JSON export of the legacy service's "

@@ -12,15 +12,14 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from manifests import IndexEntry, UploadRequest, ValidationError, Visibility, parse_upload_request
 from manifests.manifest import validate_filename
 from manifests.uploads import MAX_FILES_PER_BATCH
-from proxy.admin.command import add_command, command_error, run_admin
-from proxy.admin.common import AdminContext
-from proxy.admin.progress import Progress, format_bytes
 from proxy.auth import Identity
+from proxy.commands.admin import AdminContext, run_admin
+from proxy.commands.command import CommandError, Subcommands, add_command
+from proxy.commands.progress import Progress, format_bytes
 from proxy.errors import HTTPProblem
 from proxy.storage import StoreError
 from proxy.storage.base import CHUNK_SIZE
@@ -61,13 +60,13 @@ def check_paths(paths: list[Path]) -> None:
     seen: set[str] = set()
     for path in paths:
         if not path.is_file():
-            raise command_error(f"{path} is not a file; give paths of regular files")
+            raise CommandError(f"{path} is not a file; give paths of regular files")
         try:
             validate_filename(path.name)
         except ValidationError as exc:
-            raise command_error(str(exc)) from None
+            raise CommandError(str(exc)) from None
         if path.name in seen:
-            raise command_error(f"two files are named {path.name}; a batch names each file once")
+            raise CommandError(f"two files are named {path.name}; a batch names each file once")
         seen.add(path.name)
 
 
@@ -91,7 +90,7 @@ def upload_request(files: list[LocalFile], visibility: Visibility, message: str)
     try:
         return parse_upload_request(doc)
     except ValidationError as exc:
-        raise command_error(str(exc)) from None
+        raise CommandError(str(exc)) from None
 
 
 def refusal(entry: IndexEntry | None, file: LocalFile, visibility: Visibility, max_bytes: int) -> str | None:
@@ -198,14 +197,14 @@ def _import(args: argparse.Namespace) -> int:
     paths = [Path(name) for name in args.files]
     check_paths(paths)
     if not args.message.strip():
-        raise command_error("--message must not be empty; say why these files are stored (e.g. 'Bug 123: …')")
+        raise CommandError("--message must not be empty; say why these files are stored (e.g. 'Bug 123: …')")
     visibility = Visibility(args.visibility)
     return run_admin(lambda context: import_files(context, paths, visibility, args.message, args.author))
 
 
-def register(commands: Any) -> None:
+def register(subcommands: Subcommands) -> None:
     parser = add_command(
-        commands,
+        subcommands,
         "import",
         "store local files as an upload would (hashed, verified, batch recorded)",
         "Hash local files and store them as a tooltool.py upload would: one batch record, index "

@@ -13,14 +13,14 @@ import hashlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 
 from manifests import IndexEntry, ValidationError
-from proxy.admin.command import add_command, for_each, run_admin, selected_regions
-from proxy.admin.common import AdminContext
-from proxy.admin.layout import artifact_holdings, index_digest, list_keys
-from proxy.admin.maintenance import update_instances
-from proxy.admin.progress import Progress, format_bytes
+from proxy.commands.admin import AdminContext, run_admin, selected_regions
+from proxy.commands.command import Subcommands, add_command
+from proxy.commands.layout import artifact_holdings, index_digest, list_keys
+from proxy.commands.maintenance import update_instances
+from proxy.commands.progress import Progress, format_bytes
+from proxy.concurrency import for_each
 from proxy.keys import INDEX_PREFIX, artifact_key, verifying_key
 from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
 from proxy.uploads import HASH_OFF_LOOP_BYTES, new_batch_id
@@ -176,9 +176,9 @@ def _replicate(args: argparse.Namespace) -> int:
     return run_admin(lambda context: replicate(context, selected_regions(context, args.region), args.dry_run))
 
 
-def register(commands: Any) -> None:
+def register(subcommands: Subcommands) -> None:
     parser = add_command(
-        commands,
+        subcommands,
         "replicate",
         "copy every file to each configured region that lacks it (verified)",
         "Copy every file that has an index entry to each configured region (TOOLTOOL_REGIONS) whose "

@@ -10,13 +10,13 @@ It reads every object once: slow on a big bucket, and admin-only for that reason
 
 import argparse
 import time
-from typing import Any
 
-from proxy.admin.command import add_command, command_error, for_each, run_admin
-from proxy.admin.common import AdminContext
-from proxy.admin.layout import artifact_holdings, index_digest, list_keys
-from proxy.admin.progress import Progress
 from proxy.catalog import SNAPSHOT_KEY, STORE_CONCURRENCY, Catalog, CatalogState
+from proxy.commands.admin import AdminContext, run_admin
+from proxy.commands.command import CommandError, Subcommands, add_command
+from proxy.commands.layout import artifact_holdings, index_digest, list_keys
+from proxy.commands.progress import Progress
+from proxy.concurrency import for_each
 from proxy.journal import JOURNAL_PREFIX, RETENTION_SECONDS, position_at
 from proxy.keys import BATCHES_PREFIX, INDEX_PREFIX, batch_key
 from proxy.storage import ObjectStore, PreconditionFailed
@@ -51,7 +51,7 @@ async def compact(context: AdminContext) -> int:
         except PreconditionFailed:
             print("another compact or rebuild wrote the snapshot meanwhile; folding the journal into that one")
     else:
-        raise command_error("the snapshot kept changing while it was compacted; run `catalog compact` again later")
+        raise CommandError("the snapshot kept changing while it was compacted; run `catalog compact` again later")
     print(_summary(state))
     deleted = await delete_journal_before(context.index.store, prune_position(state))
     print(f"deleted {deleted} journal records the snapshot made unnecessary")
@@ -121,7 +121,7 @@ async def rebuild(context: AdminContext) -> int:
             await catalog.catch_up(state)
             _previous, etag = await catalog.read_snapshot_versioned()
     else:
-        raise command_error("the snapshot kept changing during the rebuild; run `catalog rebuild` again later")
+        raise CommandError("the snapshot kept changing during the rebuild; run `catalog rebuild` again later")
     for key in sorted(unreadable):
         print(f"{key}: invalid batch record, left out of the catalog")
     print(_summary(state))
@@ -136,8 +136,8 @@ def _rebuild(args: argparse.Namespace) -> int:
     return run_admin(rebuild)
 
 
-def register(commands: Any) -> None:
-    catalog = commands.add_parser(
+def register(subcommands: Subcommands) -> None:
+    catalog = subcommands.add_parser(
         "catalog",
         help="maintain the snapshot the search catalog starts from",
         description=f"Maintain {SNAPSHOT_KEY}, which every replica's search catalog starts from.",
