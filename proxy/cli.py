@@ -16,13 +16,12 @@ from proxy import preflight, uploader
 from proxy.admin import catalog_cmds, import_cmds, index_cmds, legacy, maintenance, replicate
 from proxy.clients import ClientsFile, ClientsFileError, add_bearer_token, add_client, write_private_json
 from proxy.config import Config, ConfigError, load_config
+from proxy.scopes import Scopes
 
 log = logging.getLogger("tooltool.cli")
 
 # Admin command modules (proxy/admin/*), each adding its subcommands with register().
 ADMIN_MODULES: list[Any] = [catalog_cmds, index_cmds, import_cmds, legacy, maintenance, replicate, uploader]
-
-TOOLTOOL_ACTIONS = ("download/public", "download/internal", "upload/public", "upload/internal", "manage")
 
 
 class CommandError(Exception):
@@ -30,7 +29,7 @@ class CommandError(Exception):
 
 
 def all_scopes(config: Config) -> list[str]:
-    return [f"{config.scope_prefix}/{action}" for action in TOOLTOOL_ACTIONS]
+    return list(Scopes(config.scope_prefix).all)
 
 
 def _write_auth_file(path: Path, client_id: str, access_token: str) -> None:
@@ -49,7 +48,7 @@ def ensure_embedded_admin(config: Config) -> Path | None:
 
 def _serve(args: argparse.Namespace) -> int:
     from proxy.app import create_app
-    from proxy.context import VERSION
+    from proxy.http.context import VERSION
     from proxy.observability import configure_logging, flush_logs, init_sentry
 
     config = load_config()
