@@ -2,6 +2,7 @@
 request adapter that asks the Authenticator who is calling."""
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,18 +47,18 @@ async def identify(request: web.Request, *, changes_state: bool = False) -> Iden
     identity = request.get(IDENTITY)
     if identity is None:
         auth = request.app[AUTH]
-
-        async def hawk_request(header: str) -> HawkRequest:
-            return await _hawk_request(request, header, auth.default_scheme)
-
-        identity = await auth.identify(request.headers.get("Authorization"), hawk_request)
+        header = request.headers.get("Authorization")
+        if header is None:
+            identity = auth.anonymous  # the download hot path: nothing more to do
+        else:
+            identity = await auth.identify(header, partial(_hawk_request, request, auth.default_scheme))
         if changes_state:
             await auth.claim(identity)
         request[IDENTITY] = identity
     return identity
 
 
-async def _hawk_request(request: web.Request, header: str, default_scheme: str | None) -> HawkRequest:
+async def _hawk_request(request: web.Request, default_scheme: str | None, header: str) -> HawkRequest:
     """The parts of the request a Hawk MAC covers; the port is the Host header's, else the
     scheme's (TOOLTOOL_PUBLIC_URL's when set: behind a TLS-terminating balancer)."""
     host_header = request.headers.get("Host", "")
