@@ -1,7 +1,6 @@
 """The application factory: configuration in, a wired aiohttp application out."""
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -47,8 +46,6 @@ from proxy.storage.cas import probe_conditional_writes
 from proxy.stores import StoreOpener, open_location, open_stores
 from proxy.taskcluster_auth import TaskclusterAuth
 from proxy.uploads import Uploads, UploadSettings
-
-log = logging.getLogger("tooltool.app")
 
 
 def _version_info(path: Path) -> dict[str, Any]:
