@@ -2,8 +2,8 @@
 
 A request is anonymous (no Authorization header), Hawk (tooltool.py or the taskcluster
 library), or Bearer. Credentials that fail verification raise NeedsCredentials (a 401) with the
-reason; they are never downgraded to anonymous. Reasons never echo what the server computed (a MAC in an error
-message would be an oracle for forging one).
+reason; they are never downgraded to anonymous. Reasons never echo what the server computed (a
+MAC in an error message would be an oracle for forging one).
 
 No HTTP library here: the edge (proxy/http/context.py) hands over the Authorization header and,
 for Hawk, the parts of the request its MAC covers; the Taskcluster auth service is called through
@@ -68,9 +68,6 @@ class Identity:
 
     def has_all(self, scopes: Iterable[str]) -> bool:
         return bool(scopeMatch(self.scopes, [list(scopes)]))
-
-
-__all__ = ["AuthServiceUnavailable"]  # raised here; defined with the other domain errors
 
 
 class RemoteHawkVerifier(Protocol):

@@ -82,11 +82,7 @@ class RangeNotSatisfiable(DomainError):
         self.size = size
 
 
-class ServiceUnavailable(DomainError):
-    """A service the proxy depends on cannot answer now: retry later."""
-
-
-class AuthServiceUnavailable(ServiceUnavailable):
+class AuthServiceUnavailable(DomainError):
     """The Taskcluster auth service could not answer; `detail` names the failure."""
 
 

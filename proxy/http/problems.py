@@ -29,7 +29,6 @@ from proxy.outcomes import (
     PutStalled,
     RangeNotSatisfiable,
     RejectedBytes,
-    ServiceUnavailable,
 )
 from proxy.storage import PreconditionFailed, StoreUnavailable
 
@@ -81,7 +80,6 @@ ANSWERS: Mapping[type[Exception], Answer] = {
     NotYetUploaded: Answer(409, _retry_upload_later),
     LengthRequired: Answer(411),
     RangeNotSatisfiable: Answer(416, _unsatisfiable_range),
-    ServiceUnavailable: Answer(503, _retry_later),
     AuthServiceUnavailable: Answer(503, _retry_later, AUTH_UNAVAILABLE_DETAIL),
     # A store that cannot answer, or a conditional write that lost a race its caller does not
     # retry: both are worth retrying later.

@@ -53,7 +53,6 @@ CASES = [
         "The range starts past the end of the file (10 bytes).",
         {"Content-Range": "bytes */10", "Accept-Ranges": "bytes"},
     ),
-    (outcomes.ServiceUnavailable("the catalog is loading"), 503, "the catalog is loading", {"Retry-After": WAIT}),
     (outcomes.AuthServiceUnavailable("ClientError"), 503, AUTH_UNAVAILABLE_DETAIL, {"Retry-After": WAIT}),
 ]
 
