@@ -1,7 +1,6 @@
 """The application factory: configuration in, a wired aiohttp application out."""
 
 import json
-import logging
 from collections.abc import AsyncIterator
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
@@ -9,15 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import sentry_sdk
 from aiohttp import web
 
-from proxy.auth import Authenticator, AuthServiceUnavailable
+from proxy.auth import Authenticator
 from proxy.batches import BatchRecords
 from proxy.catalog import Catalog
 from proxy.clients import ClientsFile
-from proxy.config import Config, ConfigError
-from proxy.context import (
+from proxy.config import Config
+from proxy.downloads import Downloads
+from proxy.files import Files
+from proxy.handlers import downloads, files, openapi, ops, search, uploads, web_api
+from proxy.handlers import web as web_page
+from proxy.http.context import (
     AUTH,
     CATALOG,
     CONFIG,
@@ -25,58 +27,25 @@ from proxy.context import (
     FILES,
     HTTP_SESSION,
     INDEX,
+    METRICS,
     NOTICES,
+    SCOPES,
     STORE,
     STORES,
     UPLOADS,
     VERSION,
 )
-from proxy.cors import setup_cors
-from proxy.downloads import Downloads
-from proxy.errors import STORE_RETRY_AFTER_SECONDS, HTTPProblem, problem_response
-from proxy.files import Files
-from proxy.handlers import downloads, files, openapi, ops, search, uploads, web_api
-from proxy.handlers import web as web_page
+from proxy.http.cors import setup_cors
+from proxy.http.problems import error_bodies
+from proxy.http.request_log import redact_parser_errors, request_summary
 from proxy.index import FileIndex
-from proxy.metrics import METRICS, Metrics, serve_metrics
-from proxy.observability import Handler, request_summary
+from proxy.metrics import Metrics
 from proxy.replay import ReplayGuard
-from proxy.storage import PreconditionFailed, StoreUnavailable
+from proxy.scopes import Scopes
 from proxy.storage.cas import probe_conditional_writes
 from proxy.stores import StoreOpener, open_location, open_stores
+from proxy.taskcluster_auth import TaskclusterAuth
 from proxy.uploads import Uploads, UploadSettings
-
-log = logging.getLogger("tooltool.app")
-
-
-@web.middleware
-async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves as the JSON body of PROTOCOL.md §2; nothing leaves as a traceback."""
-    try:
-        return await handler(request)
-    except HTTPProblem as exc:
-        return problem_response(exc.status, exc.detail, exc.headers)
-    except (StoreUnavailable, PreconditionFailed) as exc:
-        # PreconditionFailed here: a conditional write lost a race its caller does not retry.
-        log.warning("object store unavailable", extra={"reason": str(exc)})
-        request.app[METRICS].store_errors.inc()
-        return problem_response(
-            503,
-            "The object store is unavailable; retry later.",
-            {"Retry-After": str(STORE_RETRY_AFTER_SECONDS)},
-        )
-    except AuthServiceUnavailable:
-        log.warning("auth service unavailable")
-        return problem_response(503, "The authentication service is unavailable; retry later.", {"Retry-After": "5"})
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow",)}
-        return problem_response(exc.status, exc.reason, headers)
-    except Exception:
-        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
-        sentry_sdk.capture_exception()
-        return problem_response(500, "The server failed to answer; the error was reported.")
 
 
 def _version_info(path: Path) -> dict[str, Any]:
@@ -104,19 +73,20 @@ def create_app(
     """Build the application. `put_base_url` is where clients reach this proxy for proxied PUTs
     when TOOLTOOL_PUBLIC_URL is not set (the CLI passes the address it listens on)."""
     metrics = Metrics()
+    redact_parser_errors()
     app = web.Application(
         client_max_size=config.max_body_bytes,
         middlewares=[request_summary, error_bodies],
     )
     app[METRICS] = metrics
     app[CONFIG] = config
+    app[SCOPES] = scopes = Scopes(config.scope_prefix)
     app[NOTICES] = []
     app[VERSION] = _version_info(config.version_file)
     app[AUTH] = Authenticator(
         ClientsFile(config.clients_file),
         config.anonymous_scopes,
         skew_seconds=config.hawk_skew_seconds,
-        taskcluster_root_url=config.taskcluster_root_url,
         public_url=config.public_url,
     )
 
@@ -132,11 +102,10 @@ def create_app(
             app[NOTICES].append(warning)
         app[AUTH].replay_guard = ReplayGuard(store)
         metrics.watch(index.cache.stats, app[AUTH])
-        app[DOWNLOADS] = Downloads(stores, index, config.scope_prefix, config.signed_url_ttl, config.cloudfront)
-        app[FILES] = Files(app[DOWNLOADS], BatchRecords(stores.home, index.journal), config.scope_prefix)
-        proxy_base = (config.public_url or put_base_url) if config.uploads_through_proxy else None
-        if config.uploads_through_proxy and proxy_base is None:
-            raise ConfigError("TOOLTOOL_PUBLIC_URL is required: uploads go through the proxy's PUT endpoint")
+        batches = BatchRecords(stores.home, index.journal)
+        app[DOWNLOADS] = Downloads(stores, index, scopes, config.signed_url_ttl, config.cloudfront)
+        app[FILES] = Files(app[DOWNLOADS], batches, scopes)
+        settings = UploadSettings.from_config(config, put_base_url)
         app[CATALOG] = Catalog(
             index,
             refresh_seconds=config.catalog_refresh,
@@ -144,20 +113,11 @@ def create_app(
             max_lookups=config.search_max_lookups,
             upload_url_ttl=config.upload_url_ttl,
         )
-        app[UPLOADS] = Uploads(
-            stores,
-            index,
-            UploadSettings(
-                scope_prefix=config.scope_prefix,
-                put_url_ttl=config.upload_url_ttl,
-                max_file_bytes=config.max_file_bytes,
-                proxy_put_base=proxy_base,
-                secret=config.upload_secret,
-            ),
-        )
+        app[UPLOADS] = Uploads(stores, index, batches, settings)
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
             app[HTTP_SESSION] = session
-            app[AUTH].bind_session(session)
+            if config.taskcluster_root_url:
+                app[AUTH].remote = TaskclusterAuth(config.taskcluster_root_url, session)
             try:
                 yield
             finally:
@@ -184,7 +144,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/__lbheartbeat__", ops.lbheartbeat)
     app.router.add_get("/__heartbeat__", ops.heartbeat)
     app.router.add_get("/__version__", ops.version)
-    app.router.add_get("/metrics", serve_metrics)
+    app.router.add_get("/metrics", ops.serve_metrics)
     app.router.add_get("/openapi.json", openapi.serve_openapi)
     setup_web_routes(app)
 

@@ -1,9 +1,13 @@
 """Who is calling, and with which scopes (DESIGN.md §4, PROTOCOL.md §5).
 
 A request is anonymous (no Authorization header), Hawk (tooltool.py or the taskcluster
-library), or Bearer. Credentials that fail verification raise a 401 with the reason; they are
-never downgraded to anonymous. Reasons never echo what the server computed (a MAC in an error
-message would be an oracle for forging one).
+library), or Bearer. Credentials that fail verification raise NeedsCredentials (a 401) with the
+reason; they are never downgraded to anonymous. Reasons never echo what the server computed (a
+MAC in an error message would be an oracle for forging one).
+
+No HTTP library here: the edge (proxy/http/context.py) hands over the Authorization header and,
+for Hawk, the parts of the request its MAC covers; the Taskcluster auth service is called through
+proxy/taskcluster_auth.py.
 """
 
 import base64
@@ -14,23 +18,19 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlparse, urlsplit
 
-import aiohttp
 import mohawk
 import mohawk.exc
 import mohawk.util
-import taskcluster.aio
-import taskcluster.exceptions
-from aiohttp import web
 from cachetools import TTLCache
 from taskcluster.utils import scopeMatch
 
 from proxy.clients import Client, ClientsFile
-from proxy.errors import HTTPProblem, unauthorized
+from proxy.outcomes import AuthServiceUnavailable, NeedsCredentials
 from proxy.replay import ReplayGuard
 
 # mohawk logs the full Authorization header at debug level; it must never reach our logs.
@@ -70,8 +70,13 @@ class Identity:
         return bool(scopeMatch(self.scopes, [list(scopes)]))
 
 
-class AuthServiceUnavailable(Exception):
-    """The Taskcluster auth service could not answer."""
+class RemoteHawkVerifier(Protocol):
+    """The Taskcluster auth service (proxy/taskcluster_auth.py); raises AuthServiceUnavailable
+    when it cannot answer."""
+
+    async def authenticate_hawk(self, payload: dict[str, Any]) -> dict[str, Any]: ...
+
+    async def ping(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -98,9 +103,9 @@ def _taskcluster_ext(parsed: dict[str, str]) -> dict[str, Any]:
     try:
         ext = _b64url_json(parsed["ext"])
     except (binascii.Error, ValueError, RecursionError):
-        raise unauthorized("Hawk ext is not base64url-encoded JSON") from None
+        raise NeedsCredentials("Hawk ext is not base64url-encoded JSON") from None
     if not isinstance(ext, dict):
-        raise unauthorized("Hawk ext must encode a JSON object")
+        raise NeedsCredentials("Hawk ext must encode a JSON object")
     return ext
 
 
@@ -109,9 +114,9 @@ def _restrict_to_authorized(scopes: tuple[str, ...], ext: dict[str, Any]) -> tup
         return scopes
     authorized = ext["authorizedScopes"]
     if not isinstance(authorized, list) or not all(isinstance(s, str) for s in authorized):
-        raise unauthorized("authorizedScopes must be a list of strings")
+        raise NeedsCredentials("authorizedScopes must be a list of strings")
     if not scopeMatch(scopes, [authorized]):
-        raise unauthorized("authorizedScopes are not satisfied by the credentials' scopes")
+        raise NeedsCredentials("authorizedScopes are not satisfied by the credentials' scopes")
     return tuple(authorized)
 
 
@@ -123,9 +128,9 @@ def _temporary_credentials(
         try:
             certificate = json.loads(certificate)
         except (ValueError, RecursionError):
-            raise unauthorized("certificate is not JSON") from None
+            raise NeedsCredentials("certificate is not JSON") from None
     if not isinstance(certificate, dict) or certificate.get("version") != 1:
-        raise unauthorized("certificate must be a version 1 object")
+        raise NeedsCredentials("certificate must be a version 1 object")
     scopes, seed, signature = certificate.get("scopes"), certificate.get("seed"), certificate.get("signature")
     start, expiry, issuer = certificate.get("start"), certificate.get("expiry"), certificate.get("issuer")
     if (
@@ -137,11 +142,11 @@ def _temporary_credentials(
         or not isinstance(expiry, int)
         or (issuer is not None and not isinstance(issuer, str))
     ):
-        raise unauthorized("certificate is missing fields")
+        raise NeedsCredentials("certificate is missing fields")
     issuer_id = issuer if issuer is not None else header_id
     issuer_client = lookup(issuer_id)
     if issuer_client is None:
-        raise unauthorized("unknown issuer of temporary credentials")
+        raise NeedsCredentials("unknown issuer of temporary credentials")
     lines = ["version:1"]
     if issuer is not None:
         lines += [f"clientId:{header_id}", f"issuer:{issuer}"]
@@ -149,47 +154,47 @@ def _temporary_credentials(
     key = issuer_client.access_token.encode()
     expected = base64.b64encode(hmac.new(key, "\n".join(lines).encode(), hashlib.sha256).digest()).decode()
     if not hmac.compare_digest(expected.encode(), signature.encode()):  # str: ASCII only
-        raise unauthorized("certificate signature is invalid")
+        raise NeedsCredentials("certificate signature is invalid")
     now_ms = int(time.time() * 1000)
     if not start - skew_ms <= now_ms <= expiry + skew_ms:
-        raise unauthorized("temporary credentials are expired or not yet valid")
+        raise NeedsCredentials("temporary credentials are expired or not yet valid")
     if expiry - start > MAX_TEMPORARY_CREDENTIAL_MS:
-        raise unauthorized("temporary credentials may be valid for 31 days at most")
+        raise NeedsCredentials("temporary credentials may be valid for 31 days at most")
     if issuer is not None and not scopeMatch(issuer_client.scopes, [[f"auth:create-client:{header_id}"]]):
         # Taskcluster's rule: naming temporary credentials needs auth:create-client:<name>.
-        raise unauthorized("the issuer may not create named temporary credentials with this clientId")
+        raise NeedsCredentials("the issuer may not create named temporary credentials with this clientId")
     if not scopeMatch(issuer_client.scopes, [scopes]):
-        raise unauthorized("temporary credentials have scopes their issuer does not")
+        raise NeedsCredentials("temporary credentials have scopes their issuer does not")
     token = hmac.new(key, seed.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(token).decode().rstrip("="), tuple(scopes)
 
 
 def parse_hawk_header(header: str) -> dict[str, str]:
-    """The header's attributes; 401 unless it is well-formed and has id, ts, nonce and mac.
+    """The header's attributes; NeedsCredentials (a 401) unless well-formed with id, ts, nonce and mac.
 
     The rules of mohawk.util.parse_authorization_header (its pattern, keys and characters),
     without its cost: it pprint-formats every header for a debug message, logged or not."""
     scheme, space, attributes = header.partition(" ")
     if len(header) > mohawk.util.MAX_LENGTH or not space or scheme.lower() != "hawk":
-        raise unauthorized("malformed Hawk header")
+        raise NeedsCredentials("malformed Hawk header")
     parsed: dict[str, str] = {}
 
     def take(match: re.Match[str]) -> str:
         key, value = match.group("key"), match.group("value")
         if key not in mohawk.util.allowable_header_keys or key in parsed:
-            raise unauthorized("malformed Hawk header")
+            raise NeedsCredentials("malformed Hawk header")
         try:
             mohawk.util.validate_header_attr(value, name=key)
         except mohawk.exc.BadHeaderValue:
-            raise unauthorized("malformed Hawk header") from None
+            raise NeedsCredentials("malformed Hawk header") from None
         parsed[key] = value
         return ""
 
     if mohawk.util.HAWK_HEADER_RE.sub(take, attributes) != "":
-        raise unauthorized("malformed Hawk header")
+        raise NeedsCredentials("malformed Hawk header")
     missing = [name for name in ("id", "ts", "nonce", "mac") if not parsed.get(name)]
     if missing:
-        raise unauthorized(f"malformed Hawk header: missing {', '.join(missing)}")
+        raise NeedsCredentials(f"malformed Hawk header: missing {', '.join(missing)}")
     return parsed
 
 
@@ -217,7 +222,7 @@ def _hawk_mac(parsed: dict[str, str], token: str, hawk: HawkRequest) -> bytes:
 
 def _nonce_of(parsed: dict[str, str], client_id: str | None = None) -> HawkNonce:
     if len(parsed["nonce"]) > MAX_NONCE_LENGTH:
-        raise unauthorized(f"Hawk nonce is longer than {MAX_NONCE_LENGTH} characters")
+        raise NeedsCredentials(f"Hawk nonce is longer than {MAX_NONCE_LENGTH} characters")
     return HawkNonce(client_id or parsed["id"], int(parsed["ts"]), parsed["nonce"])
 
 
@@ -227,73 +232,45 @@ class Authenticator:
         clients: ClientsFile,
         anonymous_scopes: tuple[str, ...],
         skew_seconds: int = 60,
-        taskcluster_root_url: str | None = None,
         public_url: str | None = None,
     ) -> None:
         self.clients = clients
         self.anonymous = Identity(None, anonymous_scopes)
         self.skew_seconds = skew_seconds
-        self.taskcluster_root_url = taskcluster_root_url
+        # The scheme clients used when the Host header names no port (behind a balancer, the
+        # public URL's, not the one this process is reached with).
         self.default_scheme = urlsplit(public_url).scheme if public_url else None
         self._seen_nonces: TTLCache[tuple[str, str, str], int] = TTLCache(
             maxsize=NONCE_CACHE_BYTES, ttl=2 * skew_seconds + 1, getsizeof=lambda size: size
         )
         self.replay_guard: ReplayGuard | None = None
-        self._tc_auth: Any = None
+        self.remote: RemoteHawkVerifier | None = None  # Hawk verified by the Taskcluster auth service
         self.failures = 0
 
-    def bind_session(self, session: aiohttp.ClientSession) -> None:
-        """Use this session for calls to the Taskcluster auth service."""
-        if self.taskcluster_root_url:
-            self._tc_auth = taskcluster.aio.Auth(
-                {"rootUrl": self.taskcluster_root_url, "maxRetries": 2}, session=session
-            )
-
-    async def identify(self, request: web.Request) -> Identity:
-        header = request.headers.get("Authorization")
+    async def identify(self, header: str | None, hawk_request: Callable[[str], Awaitable[HawkRequest]]) -> Identity:
+        """The identity of a request's Authorization `header`; `hawk_request` gives the parts of
+        the request a Hawk MAC covers (asked only for a Hawk header)."""
         if header is None:
             return self.anonymous
         try:
-            return await self._identify(request, header)
-        except HTTPProblem:
+            return await self._identify(header, hawk_request)
+        except NeedsCredentials:
             self.failures += 1
             raise
 
-    async def _identify(self, request: web.Request, header: str) -> Identity:
+    async def _identify(self, header: str, hawk_request: Callable[[str], Awaitable[HawkRequest]]) -> Identity:
         scheme, _, credentials = header.strip().partition(" ")
         if scheme.lower() == "bearer":
             token = self.clients.bearer(credentials.strip())
             if token is None:
-                raise unauthorized("unknown Bearer token")
+                raise NeedsCredentials("unknown Bearer token")
             return Identity(f"bearer:{token.name}", token.scopes)
         if scheme.lower() != "hawk":
-            raise unauthorized("unsupported Authorization scheme; use Hawk or Bearer")
-        hawk = await self._hawk_request(request, header)
-        if self._tc_auth is not None:
-            return await self._verify_remotely(hawk)
+            raise NeedsCredentials("unsupported Authorization scheme; use Hawk or Bearer")
+        hawk = await hawk_request(header)
+        if self.remote is not None:
+            return await self._verify_remotely(self.remote, hawk)
         return self._verify_locally(hawk)
-
-    async def _hawk_request(self, request: web.Request, header: str) -> HawkRequest:
-        host_header = request.headers.get("Host", "")
-        try:
-            parts = urlsplit(f"//{host_header}")
-            host, port = parts.hostname, parts.port
-        except ValueError:
-            raise unauthorized("the Host header is malformed") from None
-        if not host:
-            raise unauthorized("a Host header is required for Hawk")
-        if port is None:
-            port = 443 if (self.default_scheme or request.scheme) == "https" else 80
-        content = await request.read() if request.can_read_body else b""
-        return HawkRequest(
-            header=header,
-            method=request.method,
-            resource=request.raw_path,
-            host=host,
-            port=port,
-            content=content,
-            content_type=request.headers.get("Content-Type", ""),
-        )
 
     def _seen_nonce(self, client_id: str, nonce: str, timestamp: str) -> bool:
         key = (client_id, nonce, timestamp)
@@ -310,7 +287,7 @@ class Authenticator:
             return
         if not await self.replay_guard.claim(hawk.client_id, hawk.timestamp, hawk.nonce):
             self.failures += 1
-            raise unauthorized("Hawk nonce was already used (replayed request)")
+            raise NeedsCredentials("Hawk nonce was already used (replayed request)")
 
     def _verify_locally(self, hawk: HawkRequest) -> Identity:
         parsed = parse_hawk_header(hawk.header)
@@ -323,13 +300,13 @@ class Authenticator:
         else:
             client = self.clients.client(header_id)
             if client is None:
-                raise unauthorized("unknown Hawk client id")
+                raise NeedsCredentials("unknown Hawk client id")
             token, scopes = client.access_token, client.scopes
 
         try:
             self._check_hawk(parsed, header_id, token, hawk)
         except ValueError:
-            raise unauthorized("malformed Hawk request") from None
+            raise NeedsCredentials("malformed Hawk request") from None
         return Identity(header_id, _restrict_to_authorized(scopes, ext), _nonce_of(parsed))
 
     def _check_hawk(self, parsed: dict[str, str], client_id: str, token: str, hawk: HawkRequest) -> None:
@@ -338,20 +315,20 @@ class Authenticator:
         it formats debug messages (pprint included) whether or not they are logged, and parses
         the header a second time. Raises ValueError for values that cannot be used."""
         if not hmac.compare_digest(_hawk_mac(parsed, token, hawk), parsed["mac"].encode()):
-            raise unauthorized("Hawk MAC does not match")
+            raise NeedsCredentials("Hawk MAC does not match")
         if "hash" in parsed or hawk.content or hawk.content_type:
             ours = mohawk.util.calculate_payload_hash(hawk.content, "sha256", hawk.content_type)
             if not hmac.compare_digest(ours, parsed.get("hash", "").encode()):
-                raise unauthorized("Hawk payload hash does not match the body")
+                raise NeedsCredentials("Hawk payload hash does not match the body")
         # The timestamp before the nonce: nothing is remembered of a request outside the window.
         if abs(int(parsed["ts"]) - int(time.time())) > self.skew_seconds:
-            raise unauthorized("Hawk timestamp is outside the allowed clock skew")
+            raise NeedsCredentials("Hawk timestamp is outside the allowed clock skew")
         if len(parsed["nonce"]) > MAX_NONCE_LENGTH:
-            raise unauthorized(f"Hawk nonce is longer than {MAX_NONCE_LENGTH} characters")
+            raise NeedsCredentials(f"Hawk nonce is longer than {MAX_NONCE_LENGTH} characters")
         if self._seen_nonce(client_id, parsed["nonce"], parsed["ts"]):
-            raise unauthorized("Hawk nonce was already used (replayed request)")
+            raise NeedsCredentials("Hawk nonce was already used (replayed request)")
 
-    async def _verify_remotely(self, hawk: HawkRequest) -> Identity:
+    async def _verify_remotely(self, remote: RemoteHawkVerifier, hawk: HawkRequest) -> Identity:
         parsed = parse_hawk_header(hawk.header)  # refuse garbage here rather than spend a call on it
         payload = {
             "method": hawk.method.lower(),
@@ -360,19 +337,16 @@ class Authenticator:
             "port": hawk.port,
             "authorization": hawk.header,
         }
-        try:
-            result = await self._tc_auth.authenticateHawk(payload)
-        except (taskcluster.exceptions.TaskclusterFailure, aiohttp.ClientError, TimeoutError) as exc:
-            raise AuthServiceUnavailable(type(exc).__name__) from exc
+        result = await remote.authenticate_hawk(payload)
         status = result.get("status")
         if status != "auth-success":
             message = result.get("message") if status == "auth-failed" else "credentials were not accepted"
-            raise unauthorized(str(message or "credentials were not accepted")[:500])
+            raise NeedsCredentials(str(message or "credentials were not accepted")[:500])
         their_hash = result.get("hash")
         if hawk.content or their_hash:
             ours = mohawk.util.calculate_payload_hash(hawk.content, "sha256", hawk.content_type).decode()
             if not their_hash or not hmac.compare_digest(ours, str(their_hash)):
-                raise unauthorized("Hawk payload hash does not match the body")
+                raise NeedsCredentials("Hawk payload hash does not match the body")
         scopes = result.get("scopes", [])
         if not isinstance(scopes, list):
             raise AuthServiceUnavailable("malformed answer")
@@ -381,13 +355,9 @@ class Authenticator:
             # The auth service checked the timestamp; the nonce is ours to guard.
             return replace(identity, hawk_nonce=_nonce_of(parsed, identity.client_id))
         except ValueError:
-            raise unauthorized("malformed Hawk request") from None
+            raise NeedsCredentials("malformed Hawk request") from None
 
     async def ping(self) -> None:
         """Raise AuthServiceUnavailable unless the configured auth service answers."""
-        if self._tc_auth is None:
-            return
-        try:
-            await self._tc_auth.ping()
-        except (taskcluster.exceptions.TaskclusterFailure, aiohttp.ClientError, TimeoutError) as exc:
-            raise AuthServiceUnavailable(type(exc).__name__) from exc
+        if self.remote is not None:
+            await self.remote.ping()

@@ -182,12 +182,3 @@ def write_private_json(path: Path, doc: Any) -> None:
 def write_auth_file(path: Path, client: Client) -> None:
     """The client's tooltool.py auth file, `{"clientId", "accessToken"}` (mode 0600)."""
     write_private_json(path, {"clientId": client.client_id, "accessToken": client.access_token})
-
-
-# The actions of tooltool's scopes, `<scope prefix>/<action>`.
-TOOLTOOL_ACTIONS = ("download/public", "download/internal", "upload/public", "upload/internal", "manage")
-
-
-def all_scopes(scope_prefix: str) -> list[str]:
-    """Every tooltool scope: what the embedded admin client holds."""
-    return [f"{scope_prefix}/{action}" for action in TOOLTOOL_ACTIONS]

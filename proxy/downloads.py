@@ -7,20 +7,24 @@ from cachetools import TTLCache
 
 from manifests import IndexEntry, Visibility, is_valid_digest
 from proxy.auth import Identity
-from proxy.errors import INVALID_DIGEST_DETAIL, bad_request, forbidden, not_found
+from proxy.errors import INVALID_DIGEST_DETAIL
 from proxy.index import FileIndex
 from proxy.keys import artifact_key
+from proxy.outcomes import Forbidden, InvalidInput, NotFound
+from proxy.scopes import Scopes
 from proxy.storage import ObjectStore
 from proxy.stores import Stores
 
 if TYPE_CHECKING:
     from proxy.cloudfront import CloudFront
 
+BYTES_DELETED_DETAIL = "The file's bytes were deleted; it must be uploaded again."
+
 
 def require_digest(digest: str) -> str:
     """Validate before any lookup: a malformed digest is 400, never 404 (PROTOCOL.md §3)."""
     if not is_valid_digest(digest):
-        raise bad_request(INVALID_DIGEST_DETAIL)
+        raise InvalidInput(INVALID_DIGEST_DETAIL)
     return digest
 
 
@@ -36,14 +40,14 @@ class Downloads:
         self,
         stores: Stores,
         index: FileIndex,
-        scope_prefix: str,
+        scopes: Scopes,
         signed_url_ttl: int,
         cloudfront: "CloudFront | None" = None,
     ) -> None:
         self.stores = stores
         self.cloudfront = cloudfront  # fronts the default region's bucket
         self.index = index
-        self.scope_prefix = scope_prefix
+        self.scopes = scopes
         self.signed_url_ttl = signed_url_ttl
         # A signed URL is handed out again only while more than half of its lifetime is left.
         self._signed_urls: TTLCache[tuple[str, str], str] = TTLCache(maxsize=100_000, ttl=signed_url_ttl / 2)
@@ -53,17 +57,17 @@ class Downloads:
         require_digest(digest)
         entry = await self.index.lookup(digest)
         if entry is None:
-            raise not_found()
+            raise NotFound()
         if not self.may_download(identity, entry.visibility):
-            raise forbidden()
+            raise Forbidden()
         chosen = self.stores.pick(entry.instances, region)
         if chosen is None:
-            raise not_found("The file's bytes were deleted; it must be uploaded again.")
+            raise NotFound(BYTES_DELETED_DETAIL)
         return Authorized(entry, chosen, self.stores.regions[chosen])
 
     def may_download(self, identity: Identity, visibility: Visibility) -> bool:
         """Downloading a file, and seeing its metadata, needs the scope of its visibility."""
-        return identity.has_scope(f"{self.scope_prefix}/download/{visibility.value}")
+        return identity.has_scope(self.scopes.download(visibility))
 
     async def signed_url(self, file: Authorized) -> str | None:
         key = (file.entry.digest, file.region)

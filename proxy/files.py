@@ -7,14 +7,14 @@ may download it, so anonymous callers learn nothing about internal files.
 import asyncio
 import re
 from dataclasses import replace
-from typing import Any
 
-from manifests import Batch, DeleteInstances, FileOperation, IndexEntry, SetVisibility, Visibility
+from manifests import Batch, DeleteInstances, FileOperation, IndexEntry, SetVisibility, UploadFile, Visibility
 from proxy.auth import Identity
 from proxy.batches import BatchRecords
 from proxy.downloads import Downloads, require_digest
-from proxy.errors import bad_request, forbidden, not_found, unauthorized
 from proxy.keys import artifact_key
+from proxy.outcomes import Forbidden, InvalidInput, NeedsCredentials, NotFound, VisibleBatch
+from proxy.scopes import Scopes
 from proxy.storage import ObjectStore
 
 _DIGITS = re.compile(r"[0-9]+")
@@ -26,16 +26,11 @@ UNKNOWN_BATCH_DETAIL = "The requested upload batch was not found."
 MANAGE_NEEDS_CREDENTIALS_DETAIL = "Changing a file needs credentials with the manage scope; sign the request with Hawk."
 
 
-def file_with_instances(entry: IndexEntry) -> dict[str, Any]:
-    """The answer of GET and PATCH /file/sha512/<d>: the file shape plus its regions."""
-    return entry.file_record() | {"instances": list(entry.instances)}
-
-
 def parse_batch_id(text: str) -> int | None:
     """The batch id of a path, or None for digits that name no batch (0, or too many digits), as
-    the legacy service answered 404 for any integer without a batch. Anything else is a 400."""
+    the legacy service answered 404 for any integer without a batch. Anything else is invalid."""
     if _DIGITS.fullmatch(text) is None:
-        raise bad_request(INVALID_BATCH_ID_DETAIL)
+        raise InvalidInput(INVALID_BATCH_ID_DETAIL)
     significant = text.lstrip("0")
     if not significant or len(significant) > MAX_BATCH_ID_DIGITS:
         return None
@@ -53,41 +48,41 @@ class Files:
     """Reads and changes file metadata; `downloads` supplies the stores, the index and the
     download rule that also governs who sees metadata."""
 
-    def __init__(self, downloads: Downloads, batches: BatchRecords, scope_prefix: str) -> None:
+    def __init__(self, downloads: Downloads, batches: BatchRecords, scopes: Scopes) -> None:
         self.downloads = downloads
         self.stores = downloads.stores
         self.index = downloads.index
         self.batches = batches
-        self.manage_scope = f"{scope_prefix}/manage"
+        self.manage_scope = scopes.manage
 
-    async def describe(self, digest: str, identity: Identity) -> dict[str, Any]:
+    async def describe(self, digest: str, identity: Identity) -> IndexEntry:
         """GET /file/sha512/<d>, for callers allowed to download the file."""
         require_digest(digest)
         entry = await self.index.lookup(digest)
         if entry is None:
-            raise not_found()
+            raise NotFound()
         if not self.downloads.may_download(identity, entry.visibility):
-            raise forbidden()
-        return file_with_instances(entry)
+            raise Forbidden()
+        return entry
 
     def require_manage(self, identity: Identity) -> None:
-        """403 for credentials without the scope; 401 asking for credentials, as the legacy
-        service answered, when there are none."""
+        """Forbidden for credentials without the scope; NeedsCredentials, as the legacy service
+        asked for credentials (401), when there are none."""
         if identity.has_scope(self.manage_scope):
             return
         if identity.anonymous:
-            raise unauthorized(MANAGE_NEEDS_CREDENTIALS_DETAIL)
-        raise forbidden()
+            raise NeedsCredentials(MANAGE_NEEDS_CREDENTIALS_DETAIL)
+        raise Forbidden()
 
-    async def apply(self, digest: str, operations: tuple[FileOperation, ...]) -> dict[str, Any]:
+    async def apply(self, digest: str, operations: tuple[FileOperation, ...]) -> IndexEntry:
         """PATCH /file/sha512/<d> with validated operations, in order; the caller checked the
         manage scope. Bytes without a valid index object get one written."""
         require_digest(digest)
         entry = await self.index.load(digest)  # what is stored now, not a cached copy
         if entry is None:
-            raise not_found()
+            raise NotFound()
         if not operations:
-            return file_with_instances(entry)
+            return entry
         held: set[str] = set(entry.instances)
 
         def apply_all(current: IndexEntry | None) -> IndexEntry:
@@ -110,7 +105,7 @@ class Files:
             for store in self._stores_holding(tuple(sorted(held))):
                 await store.delete(artifact_key(digest))
         self.downloads.forget(digest)
-        return file_with_instances(updated)
+        return updated
 
     def _stores_holding(self, instances: tuple[str, ...]) -> list[ObjectStore]:
         """The stores of the regions listed; names this deployment does not configure are the
@@ -118,22 +113,22 @@ class Files:
         stores = [self.stores.regions[self.stores.region(name)] for name in instances]
         return list({id(store): store for store in stores}.values())
 
-    async def batch(self, batch_id: str, identity: Identity) -> dict[str, Any]:
+    async def batch(self, batch_id: str, identity: Identity) -> VisibleBatch:
         """GET /upload/<id>: the batch with the files the caller may download, in their current
         state. A batch showing no file is answered as unknown, so its existence is not revealed."""
         number = parse_batch_id(batch_id)
         batch = None if number is None else await self.batches.get(number)
         files = {} if batch is None else await self._visible_files(batch, identity)
         if batch is None or not files:
-            raise not_found(UNKNOWN_BATCH_DETAIL)
-        return batch.api_shape(files)
+            raise NotFound(UNKNOWN_BATCH_DETAIL)
+        return VisibleBatch(batch, files)
 
-    async def _visible_files(self, batch: Batch, identity: Identity) -> dict[str, dict[str, Any]]:
+    async def _visible_files(self, batch: Batch, identity: Identity) -> dict[str, IndexEntry | UploadFile]:
         entries = await asyncio.gather(*(self.index.lookup(upload.digest) for upload in batch.files))
-        files: dict[str, dict[str, Any]] = {}
+        files: dict[str, IndexEntry | UploadFile] = {}
         for upload, entry in zip(batch.files, entries, strict=True):
             # A file that was never committed has no entry: the batch record is all there is.
             visibility: Visibility = entry.visibility if entry else upload.visibility
             if self.downloads.may_download(identity, visibility):
-                files[upload.filename] = entry.file_record() if entry else upload.to_dict() | {"has_instances": False}
+                files[upload.filename] = entry or upload
         return files

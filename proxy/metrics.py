@@ -8,7 +8,6 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator
 
-from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -47,9 +46,10 @@ class Metrics:
             )
         )
 
-    def observe(self, request: web.Request, status: int, seconds: float) -> None:
-        """Count one answered request (called by the request_summary middleware)."""
-        self.answered.observe(route_template(request), request.method, status, seconds)
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request (called by the request_summary middleware with the
+        request's route template)."""
+        self.answered.observe(route, method, status, seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -118,16 +118,3 @@ class AnsweredRequests(Collector):
             labels = {"route": route, "method": method}
             latency.samples.append(Sample(latency.name + "_created", labels, self.created[(route, method)]))
         yield latency
-
-
-def route_template(request: web.Request) -> str:
-    route = request.match_info.route
-    resource = route.resource
-    return resource.canonical if resource is not None else "unmatched"
-
-
-METRICS = web.AppKey("metrics", Metrics)
-
-
-async def serve_metrics(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE})

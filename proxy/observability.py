@@ -4,29 +4,23 @@
 second instead of one per request, flushed at shutdown and on SIGTERM. Its `request.summary`
 line is built directly, byte for byte the line MozlogFormatter makes of the same record, without
 a LogRecord; everywhere else (tests, admin commands) the summary is an ordinary logging record.
+The middleware that writes it is the HTTP edge's (proxy/http/request_log.py).
 """
 
 import json
 import logging
 import os
-import secrets
 import select
 import socket
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import sentry_sdk
-from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 from dockerflow.logging import MozlogFormatter
 from sentry_sdk.integrations.aiohttp import AioHttpIntegration
-
-from proxy.context import IDENTITY
-from proxy.metrics import METRICS
 
 summary_log = logging.getLogger("request.summary")
 LOGGER_NAME = "tooltool-proxy"
@@ -36,23 +30,7 @@ FLUSH_SECONDS = 0.2
 ATOMIC_WRITE_BYTES = getattr(select, "PIPE_BUF", 4096)
 MAX_BUFFERED_LINES = 10_000  # beyond this a writer flushes itself: memory stays bounded
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SECRET_HEADERS = {"authorization", "cookie", "x-amz-security-token"}
-
-
-class RedactParserErrors(logging.Filter):
-    """aiohttp logs a request its parser refuses (line too long, bad bytes) with the offending
-    text in the exception: that can be a query string or an Authorization header. Keep the
-    fact, drop the text."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], HttpProcessingError):
-            refused = record.exc_info[1]
-            record.msg = "refused a request the HTTP parser could not read (%s, status %s)"
-            record.args = (type(refused).__name__, refused.code)
-            record.exc_info = None
-            record.exc_text = None
-        return True
 
 
 class LineBuffer:
@@ -173,13 +151,14 @@ class BufferedRequestLog:
         self.buffer.append(self.line(fields, time.time_ns()))
 
 
-_request_log: LoggingRequestLog | BufferedRequestLog = LoggingRequestLog()
+# Where request.summary lines go (read by the request_summary middleware at each request).
+request_log: LoggingRequestLog | BufferedRequestLog = LoggingRequestLog()
 _line_buffer: LineBuffer | None = None
 
 
 def configure_logging(level: int = logging.INFO, flush_seconds: float = FLUSH_SECONDS) -> None:
     """`serve`'s logging: mozlog JSON lines on stdout, written in batches (LineBuffer)."""
-    global _request_log, _line_buffer
+    global request_log, _line_buffer
     sys.stdout.flush()
     _line_buffer = LineBuffer(sys.stdout.fileno(), flush_seconds)
     handler = BufferedLineHandler(_line_buffer)
@@ -188,45 +167,16 @@ def configure_logging(level: int = logging.INFO, flush_seconds: float = FLUSH_SE
     root.handlers[:] = [handler]
     root.setLevel(level)
     if summary_log.isEnabledFor(logging.INFO):
-        _request_log = BufferedRequestLog(_line_buffer)
-    # aiohttp's access log would repeat each request with its query string; ours replaces it.
+        request_log = BufferedRequestLog(_line_buffer)
+    # aiohttp's access log would repeat each request with its query string; ours replaces it
+    # (and proxy/http/request_log.py keeps what its parser refuses out of "aiohttp.server").
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-    logging.getLogger("aiohttp.server").addFilter(RedactParserErrors())
 
 
 def flush_logs() -> None:
     """Write every buffered log line now (at shutdown; SIGTERM ends `serve` through here)."""
     if _line_buffer is not None:
         _line_buffer.flush()
-
-
-@web.middleware
-async def request_summary(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One `request.summary` log line and the request metrics for every request."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-        status = response.status
-        return response
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    finally:
-        elapsed = time.perf_counter() - started
-        request.app[METRICS].observe(request, status, elapsed)
-        identity = request.get(IDENTITY)
-        _request_log.write(
-            {
-                "agent": request.headers.get("User-Agent", ""),
-                "path": request.path,  # never the query string: it may carry signatures
-                "method": request.method,
-                "code": status,
-                "t": round(elapsed * 1000, 3),
-                "rid": secrets.token_hex(16),  # 128 random bits, like a uuid4 at a fifth of the cost
-                "uid": getattr(identity, "client_id", None),
-            }
-        )
 
 
 def _without_query(url: str) -> str:

@@ -2,18 +2,17 @@
 
 import re
 
+from proxy.outcomes import RangeNotSatisfiable
+
 _RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
-
-
-class RangeNotSatisfiable(Exception):
-    """The range lies wholly outside the representation: answer 416."""
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     """(first, last) inclusive, or None to serve the whole file.
 
     Headers this server does not support (several ranges, other units) or cannot parse are
-    ignored, as RFC 9110 allows: the client gets the full file with 200.
+    ignored, as RFC 9110 allows: the client gets the full file with 200. A range wholly outside
+    the file raises RangeNotSatisfiable (a 416).
     """
     if header is None:
         return None
@@ -26,12 +25,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
             return None
         suffix = int(last_text)
         if suffix == 0 or size == 0:
-            raise RangeNotSatisfiable()
+            raise RangeNotSatisfiable(size)
         return max(size - suffix, 0), size - 1
     first = int(first_text)
     if last_text and int(last_text) < first:
         return None  # not a valid range at all: ignored, not unsatisfiable
     if first >= size:
-        raise RangeNotSatisfiable()
+        raise RangeNotSatisfiable(size)
     last = int(last_text) if last_text else size - 1
     return first, min(last, size - 1)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from enum import Enum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from weakref import WeakValueDictionary
@@ -21,10 +22,22 @@ from weakref import WeakValueDictionary
 from manifests import Batch, IndexEntry, PendingUpload, UploadRequest, ValidationError, Visibility
 from proxy.auth import Identity
 from proxy.batches import BatchRecords
-from proxy.config import IndexMode
-from proxy.errors import HTTPProblem, bad_request, forbidden, not_found
+from proxy.config import Config, ConfigError, IndexMode
 from proxy.index import FileIndex
 from proxy.keys import artifact_key, pending_key, staging_key, staging_prefix, verifying_key
+from proxy.outcomes import (
+    BatchFile,
+    CommitOutcome,
+    CreatedBatch,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PutInProgress,
+    PutStalled,
+    RejectedBytes,
+)
+from proxy.scopes import Scopes
 from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
 from proxy.storage.cas import ContendedWrite
 from proxy.stores import Stores
@@ -32,19 +45,49 @@ from proxy.tokens import PutGrant, put_query
 
 log = logging.getLogger("tooltool.uploads")
 
-RETRY_AFTER_SECONDS = 5
 BATCH_ID_ATTEMPTS = 5
 # Hashing runs in a worker thread (hashlib releases the GIL), so the event loop stays free.
 HASH_OFF_LOOP_BYTES = 64 * 1024
 
 
+class PutUrls(Enum):
+    """Where the put_urls of a new batch point."""
+
+    STORE = "store"  # URLs the object store signs (S3 presigned PUTs)
+    PROXY = "proxy"  # this proxy's own PUT endpoint, at `proxy_put_base`
+    NONE = "none"  # none handed out: the caller PUTs through receive_put in process (the import)
+
+
 @dataclass(frozen=True)
 class UploadSettings:
-    scope_prefix: str
+    scopes: Scopes
     put_url_ttl: int
     max_file_bytes: int
-    proxy_put_base: str | None  # e.g. "http://host:8000" when uploads go through the proxy
     secret: bytes
+    put_urls: PutUrls
+    proxy_put_base: str | None = None  # e.g. "http://host:8000" for PutUrls.PROXY
+
+    @classmethod
+    def from_config(
+        cls, config: Config, put_base_url: str | None = None, *, in_process: bool = False
+    ) -> "UploadSettings":
+        """The settings of `config`. `put_base_url` is where clients reach this proxy when
+        TOOLTOOL_PUBLIC_URL is not set; `in_process` for a caller that PUTs the bytes itself."""
+        put_urls, base = PutUrls.STORE, None
+        if in_process:
+            put_urls = PutUrls.NONE
+        elif config.uploads_through_proxy:
+            put_urls, base = PutUrls.PROXY, config.public_url or put_base_url
+            if base is None:
+                raise ConfigError("TOOLTOOL_PUBLIC_URL is required: uploads go through the proxy's PUT endpoint")
+        return cls(
+            scopes=Scopes(config.scope_prefix),
+            put_url_ttl=config.upload_url_ttl,
+            max_file_bytes=config.max_file_bytes,
+            secret=config.upload_secret,
+            put_urls=put_urls,
+            proxy_put_base=base,
+        )
 
 
 def with_explicit_port(base_url: str) -> str:
@@ -75,11 +118,6 @@ async def sha512_of(chunks: Any) -> str:
     return digest.hexdigest()
 
 
-PUT_IN_PROGRESS_DETAIL = (
-    "An upload to this URL is already in progress; send the file again once it has finished or failed."
-)
-
-
 class PutBodyStalled(Exception):
     """The client of a proxied PUT sent no byte of the body for `seconds`."""
 
@@ -88,8 +126,8 @@ class PutBodyStalled(Exception):
         self.seconds = seconds
 
 
-def _size_mismatch(upload: PendingUpload, size: int) -> HTTPProblem:
-    return bad_request(f"Size mismatch for {upload.filename}: {size} bytes arrived, not {upload.size}")
+def _size_mismatch(upload: PendingUpload, size: int) -> RejectedBytes:
+    return RejectedBytes(f"Size mismatch for {upload.filename}: {size} bytes arrived, not {upload.size}")
 
 
 class Uploads:
@@ -97,12 +135,13 @@ class Uploads:
         self,
         stores: Stores,
         index: FileIndex,
+        batches: BatchRecords,
         settings: UploadSettings,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.stores = stores
         self.store = stores.home  # pending records
-        self.batches = BatchRecords(stores.home, index.journal)
+        self.batches = batches
         self.index = index
         self.settings = settings
         self.clock = clock
@@ -110,20 +149,18 @@ class Uploads:
         # (region, staging key) of the proxied PUTs this process is receiving: one per put_url.
         self._active_puts: set[tuple[str, str]] = set()
 
-    def _scope(self, visibility: str) -> str:
-        return f"{self.settings.scope_prefix}/upload/{visibility}"
+    def _scope(self, visibility: Visibility) -> str:
+        return self.settings.scopes.upload(visibility)
 
-    async def create_batch(
-        self, request: UploadRequest, identity: Identity, region: str | None = None
-    ) -> dict[str, Any]:
+    async def create_batch(self, request: UploadRequest, identity: Identity, region: str | None = None) -> CreatedBatch:
         """Record the batch; hand out put_urls for files not stored yet, staged in `region`
         (a configured region, else the default one)."""
         upload_region = self.stores.region(region)
         if not identity.has_all(self._scope(v) for v in sorted(request.visibilities)):
-            raise forbidden()
+            raise Forbidden()
         for upload in request.files:
             if upload.size > self.settings.max_file_bytes:
-                raise bad_request(f"{upload.filename} is larger than this server accepts")
+                raise InvalidInput(f"{upload.filename} is larger than this server accepts")
         digests = sorted({f.digest for f in request.files})
         existing = dict(zip(digests, await asyncio.gather(*(self.index.load(d) for d in digests)), strict=True))
         for upload in request.files:
@@ -131,18 +168,16 @@ class Uploads:
             if entry is None:
                 continue
             if entry.visibility != upload.visibility:
-                raise bad_request("Cannot change already existing file's visibility level.")
+                raise InvalidInput("Cannot change already existing file's visibility level.")
             if entry.size != upload.size:
-                raise bad_request(f"Size mismatch for {upload.filename}")
+                raise InvalidInput(f"Size mismatch for {upload.filename}")
 
         batch = await self._record_batch(request, identity.client_id or "anonymous")
         expires = int(self.clock()) + self.settings.put_url_ttl
-        files: dict[str, Any] = {}
         to_stage: list[PendingUpload] = []
         for upload in request.files:
             entry = existing[upload.digest]
-            files[upload.filename] = upload.to_dict() | {"has_instances": bool(entry and entry.has_instances)}
-            if not files[upload.filename]["has_instances"]:
+            if not (entry and entry.has_instances):
                 to_stage.append(
                     PendingUpload(
                         digest=upload.digest,
@@ -159,9 +194,12 @@ class Uploads:
         # one put_url (the record is created only if absent, never overwritten).
         first_of = {pending.digest: pending for pending in reversed(to_stage)}
         put_urls = dict(zip(first_of, await asyncio.gather(*map(self._stage, first_of.values())), strict=True))
-        for pending in to_stage:
-            files[pending.filename]["put_url"] = put_urls[pending.digest]
-        return batch.api_shape(files)
+        staged = {pending.filename: put_urls[pending.digest] for pending in to_stage}
+        files = tuple(
+            BatchFile(upload, stored=upload.filename not in staged, put_url=staged.get(upload.filename))
+            for upload in request.files
+        )
+        return CreatedBatch(batch, files)
 
     async def _record_batch(self, request: UploadRequest, author: str) -> Batch:
         """Write the batch record under a new id. Ids are random within a millisecond, so two
@@ -178,13 +216,15 @@ class Uploads:
                 log.info("batch id taken; drawing another", extra={"batch": batch.id})
         raise ContendedWrite("no free batch id was found; retry the upload")
 
-    async def _stage(self, pending: PendingUpload) -> str:
-        """Record the pending upload; return the URL its bytes are to be PUT to."""
+    async def _stage(self, pending: PendingUpload) -> str | None:
+        """Record the pending upload; return the URL its bytes are to be PUT to, if any."""
         await self.store.write(pending_key(pending.digest, pending.batch_id), pending.to_json(), if_absent=True)
         return await self._put_url(pending)
 
-    async def _put_url(self, pending: PendingUpload) -> str:
-        if self.settings.proxy_put_base is None:
+    async def _put_url(self, pending: PendingUpload) -> str | None:
+        if self.settings.put_urls is PutUrls.NONE:
+            return None
+        if self.settings.put_urls is PutUrls.STORE or self.settings.proxy_put_base is None:
             store = self._region_store(pending.region)
             url = await store.presign_put(staging_key(pending.digest, pending.batch_id), self.settings.put_url_ttl)
             if url is not None:
@@ -197,13 +237,14 @@ class Uploads:
     async def receive_put(self, grant: PutGrant, chunks: Any) -> None:
         """Store a proxied PUT in its staging key, refusing wrong lengths and wrong bytes at once.
 
-        One PUT per put_url at a time (in this process): a second one is refused with a 409, so
-        that one URL cannot hold many connections and their buffers. `chunks` raises
-        PutBodyStalled when the client stops sending: a 408, and nothing is left staged.
+        One PUT per put_url at a time (in this process): a second one is refused (PutInProgress),
+        so that one URL cannot hold many connections and their buffers. `chunks` raises
+        PutBodyStalled when the client stops sending: PutStalled, and nothing is left staged.
+        Wrong lengths and wrong bytes are RejectedBytes.
         """
         active = (self.stores.region(grant.region), staging_key(grant.digest, grant.batch_id))
         if active in self._active_puts:
-            raise HTTPProblem(409, PUT_IN_PROGRESS_DETAIL)
+            raise PutInProgress()
         self._active_puts.add(active)
         try:
             await self._receive_put(grant, chunks)
@@ -224,21 +265,21 @@ class Uploads:
             await store.write_stream(key, hashed(), grant.size)
         except ValueError as exc:
             await store.delete(key)
-            raise bad_request(f"Upload length does not match the announced size ({exc})") from None
+            raise RejectedBytes(f"Upload length does not match the announced size ({exc})") from None
         except PutBodyStalled as exc:
             await store.delete(key)
-            raise HTTPProblem(
-                408, f"The upload sent no bytes for {exc.seconds:g} seconds; send the file again."
-            ) from None
+            raise PutStalled(exc.seconds) from None
         if digest.hexdigest() != grant.digest:
             await store.delete(key)
-            raise bad_request("The uploaded bytes do not hash to the digest of the upload URL")
+            raise RejectedBytes("The uploaded bytes do not hash to the digest of the upload URL")
 
-    async def verify_and_commit(self, digest: str, identity: Identity) -> bool:
-        """True once `sha512/<digest>` holds verified bytes; False while they have not arrived.
+    async def verify_and_commit(self, digest: str, identity: Identity) -> CommitOutcome:
+        """COMMITTED once `sha512/<digest>` holds verified bytes; WAITING while they have not
+        arrived.
 
-        Raises an HTTPProblem for a caller without the scope, for no pending upload, and for
-        staged bytes of the wrong size or hash (which are deleted).
+        Raises Forbidden for a caller without the scope, NotFound for no pending upload,
+        RejectedBytes for staged bytes of the wrong size or hash (which are deleted), and
+        InvalidInput when the put_url expired before the bytes arrived.
         """
         lock = self._locks.get(digest)
         if lock is None:
@@ -259,26 +300,26 @@ class Uploads:
                 log.warning("ignoring an unreadable pending-upload record", extra={"key": key})
         return sorted(pending, key=lambda p: p.batch_id, reverse=True)
 
-    async def _verify_and_commit(self, digest: str, identity: Identity) -> bool:
+    async def _verify_and_commit(self, digest: str, identity: Identity) -> CommitOutcome:
         every_pending = await self._pending_uploads(digest)
         if not every_pending:
             entry = await self.index.load(digest)
             if entry is not None and entry.has_instances:
                 if not identity.has_scope(self._scope(entry.visibility)):
-                    raise forbidden()
-                return True
-            raise not_found("No upload of this file is pending; start one with POST /upload.")
+                    raise Forbidden()
+                return CommitOutcome.COMMITTED
+            raise NotFound("No upload of this file is pending; start one with POST /upload.")
         # Records of a visibility the caller may not upload are someone else's to commit.
         pending = [upload for upload in every_pending if identity.has_scope(self._scope(upload.visibility))]
         if not pending:
-            raise forbidden()
+            raise Forbidden()
 
         # Regions whose bytes the index lists were committed (verified) before: a pending upload
         # there only adds its filename. Elsewhere the staged bytes are verified, newest first.
         entry = await self.index.read_entry(digest)
         stored_in = set(entry.instances) if entry is not None else set()
         committed = waiting = False
-        problem: HTTPProblem | None = None
+        problem: DomainError | None = None
         for upload in pending:
             region = self.stores.region(upload.region)
             if region in stored_in:
@@ -292,7 +333,7 @@ class Uploads:
                     waiting = True
                 else:
                     await self.store.delete(pending_key(digest, upload.batch_id))
-                    problem = bad_request("The upload URL expired before the file arrived; upload it again.")
+                    problem = InvalidInput("The upload URL expired before the file arrived; upload it again.")
                 continue
             try:
                 if await self._commit_if_valid(upload, staged):
@@ -300,16 +341,16 @@ class Uploads:
                     committed = True
                 else:
                     waiting = True
-            except HTTPProblem as exc:
+            except RejectedBytes as exc:
                 problem = exc
         if committed:
-            return True
+            return CommitOutcome.COMMITTED
         if waiting:
             # Another pending upload of the same bytes (say, from a batch abandoned after a
             # crash, or one another replica is committing right now) may never arrive here; a
             # file that is stored is complete all the same.
             stored = await self.index.read_entry(digest)
-            return stored is not None and stored.has_instances
+            return CommitOutcome.COMMITTED if stored is not None and stored.has_instances else CommitOutcome.WAITING
         assert problem is not None
         raise problem
 
@@ -345,7 +386,7 @@ class Uploads:
             return False
         if actual != digest:
             await self._discard(upload)
-            raise bad_request(f"The bytes uploaded for {upload.filename} do not hash to its sha512 digest")
+            raise RejectedBytes(f"The bytes uploaded for {upload.filename} do not hash to its sha512 digest")
 
         # A file the index already knows keeps its visibility (in tags mode: the tag its bytes
         # carry); only a new file takes the batch's. Bytes without an index object are not

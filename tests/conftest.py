@@ -25,7 +25,7 @@ from dockerflow.logging import MozlogFormatter
 
 from proxy.app import create_app
 from proxy.config import DEFAULT_SCOPE_PREFIX, Config, load_config
-from proxy.context import INDEX, STORE
+from proxy.http.context import INDEX, STORE
 from proxy.index import FileIndex
 from proxy.keys import REPLAY_PREFIX
 from proxy.storage import ObjectStore
@@ -272,7 +272,7 @@ class Proxy:
 
     @property
     def config(self) -> Config:
-        from proxy.context import CONFIG
+        from proxy.http.context import CONFIG
 
         return self.app[CONFIG]
 

@@ -24,8 +24,8 @@ from proxy.catalog import CatalogState, Confirmation
 from proxy.handlers.search import INVALID_CURSOR_DETAIL
 from proxy.journal import BATCH_DELETED, JournalRecord
 from proxy.keys import index_key
+from proxy.outcomes import PutInProgress
 from proxy.storage import s3 as s3_storage
-from proxy.uploads import PUT_IN_PROGRESS_DETAIL
 from tests.conftest import ADMIN, UPLOADER, Creds, Proxy, ProxyFactory, count_store_calls
 from tests.oracles import problem_body
 from tests.raw_http import RawPut, hold_put
@@ -487,7 +487,7 @@ async def test_a_second_put_to_a_put_url_while_one_is_in_progress_is_409(make_pr
     first = await hold_put(proxy.session, put_url, DATA)
     async with proxy.session.put(put_url, data=DATA, headers={"Content-Type": "application/octet-stream"}) as second:
         assert second.status == 409
-        assert await second.json() == problem_body(409, PUT_IN_PROGRESS_DETAIL)
+        assert await second.json() == problem_body(409, PutInProgress.default_detail)
     assert await proxy.put(other_url, OTHER) == 200  # another put_url is not held up
 
     status, _, _ = await first.finish()

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from manifests import IndexEntry, Visibility
 from proxy.config import ConfigError, load_config
-from proxy.context import STORES
+from proxy.http.context import STORES
 from tests.conftest import BUCKET, INTERNAL_READER, Proxy, ProxyFactory, free_port
 from tests.test_cli import clean_env, run_cli
 

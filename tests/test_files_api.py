@@ -16,8 +16,8 @@ import aiohttp
 import pytest
 
 from manifests import IndexEntry, Visibility
-from proxy.context import STORES
 from proxy.files import MANAGE_NEEDS_CREDENTIALS_DETAIL
+from proxy.http.context import STORES
 from proxy.keys import artifact_key
 from tests.conftest import (
     ADMIN,

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from proxy.auth import NONCE_CACHE_BYTES
-from proxy.context import AUTH
+from proxy.http.context import AUTH
 from proxy.keys import REPLAY_PREFIX
 from tests.conftest import ADMIN, Proxy, ProxyFactory
 from tests.hawk import tooltool_header

@@ -12,7 +12,7 @@ from dockerflow.logging import MozlogFormatter
 from sentry_sdk.transport import Transport
 
 from proxy.config import load_config
-from proxy.context import CONFIG
+from proxy.http.context import CONFIG
 from proxy.observability import init_sentry, scrub_event
 from proxy.storage import ObjectStore
 from tests.conftest import ADMIN, BEARER_TOKEN, Proxy, ProxyFactory, free_port

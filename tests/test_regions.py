@@ -10,7 +10,7 @@ import pytest
 
 from manifests import IndexEntry, Visibility
 from proxy.config import ConfigError, load_config, parse_regions
-from proxy.context import STORES
+from proxy.http.context import STORES
 from proxy.keys import artifact_key
 from tests.conftest import ADMIN, BUCKET, Proxy, ProxyFactory
 

@@ -15,8 +15,8 @@ from manifests import Batch, IndexEntry, UploadFile, Visibility
 from proxy import cli
 from proxy.catalog import SEARCH_RESULT_LIMIT, SNAPSHOT_KEY, Catalog, CatalogState
 from proxy.config import ConfigError, load_config
-from proxy.context import CATALOG
 from proxy.handlers.search import MISSING_QUERY_DETAIL
+from proxy.http.context import CATALOG
 from proxy.journal import FILE_DELETED, JOURNAL_PREFIX, RETENTION_SECONDS, journal_key
 from proxy.keys import index_key
 from tests.conftest import ADMIN, INTERNAL_READER, PUBLIC_READER, UPLOADER, Creds, Proxy, ProxyFactory

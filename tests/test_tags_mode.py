@@ -20,7 +20,7 @@ from yarl import URL
 
 from manifests import IndexEntry, Visibility
 from proxy.config import IndexMode, load_config
-from proxy.context import STORES
+from proxy.http.context import STORES
 from proxy.keys import artifact_key, index_key, staging_key
 from tests.conftest import BUCKET, INTERNAL_READER, UPLOADER, Proxy, ProxyFactory, count_store_calls
 from tests.oracles import problem_body

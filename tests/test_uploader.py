@@ -28,7 +28,7 @@ import pytest
 from aiohttp import web
 
 from manifests import ManifestRecord, Visibility, dump_manifest
-from proxy.errors import problem_response
+from proxy.http.problems import problem_response
 from proxy.uploader import (
     MAX_ATTEMPTS,
     Credentials,

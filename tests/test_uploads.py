@@ -23,7 +23,7 @@ from botocore.credentials import Credentials
 
 from manifests import parse_upload_request
 from proxy import uploads as proxy_uploads
-from proxy.context import UPLOADS
+from proxy.http.context import UPLOADS
 from proxy.keys import artifact_key, batch_key, pending_key, staging_key
 from proxy.storage import PreconditionFailed
 from proxy.storage.local import LocalStore

@@ -20,7 +20,8 @@ from proxy.auth import Identity
 from proxy.commands.admin import AdminContext, run_admin
 from proxy.commands.command import CommandError, Subcommands, add_command
 from proxy.commands.progress import Progress, format_bytes
-from proxy.errors import HTTPProblem
+from proxy.outcomes import CommitOutcome, DomainError
+from proxy.scopes import Scopes
 from proxy.storage import StoreError
 from proxy.storage.base import CHUNK_SIZE
 from proxy.tokens import PutGrant
@@ -108,17 +109,9 @@ def refusal(entry: IndexEntry | None, file: LocalFile, visibility: Visibility, m
 
 
 def uploads_for(context: AdminContext) -> Uploads:
-    config = context.config
-    settings = UploadSettings(
-        scope_prefix=config.scope_prefix,
-        put_url_ttl=config.upload_url_ttl,
-        max_file_bytes=config.max_file_bytes,
-        # The import PUTs through receive_put itself; the proxied put_urls create_batch hands
-        # out are never fetched (and need no S3 signature).
-        proxy_put_base="",
-        secret=config.upload_secret,
-    )
-    return Uploads(context.stores, context.index, settings)
+    # The import PUTs through receive_put itself: create_batch hands out no put_urls.
+    settings = UploadSettings.from_config(context.config, in_process=True)
+    return Uploads(context.stores, context.index, context.batches, settings)
 
 
 async def store_batch(
@@ -126,11 +119,12 @@ async def store_batch(
 ) -> Outcome:
     outcome = Outcome()
     try:
-        batch = await uploads.create_batch(request, identity)
-    except HTTPProblem as exc:
+        created = await uploads.create_batch(request, identity)
+    except DomainError as exc:
         print(f"failed: the batch was refused ({exc.detail})")
         return Outcome(failed=len(files))
-    staged = {name for name, record in batch["files"].items() if "put_url" in record}
+    batch_id = created.batch.id
+    staged = {file.upload.filename for file in created.staged()}
     expires = int(time.time()) + context.config.upload_url_ttl
     region = context.stores.default_region
     stored_digests: set[str] = set()
@@ -139,24 +133,24 @@ async def store_batch(
             if file.name not in staged or file.digest in stored_digests:
                 # Stored meanwhile, or the same bytes under another name: the batch records it.
                 progress.advance(file.size)
-                progress.echo(f"imported {file.name} {file.digest} (batch {batch['id']})")
+                progress.echo(f"imported {file.name} {file.digest} (batch {batch_id})")
                 outcome.stored += 1
                 continue
-            grant = PutGrant(file.digest, batch["id"], file.size, expires, region)
+            grant = PutGrant(file.digest, batch_id, file.size, expires, region)
             try:
                 await uploads.receive_put(grant, read_chunks(file.path, progress))
                 committed = await uploads.verify_and_commit(file.digest, identity)
-            except (HTTPProblem, StoreError) as exc:
-                reason = exc.detail if isinstance(exc, HTTPProblem) else f"the store failed ({exc})"
+            except (DomainError, StoreError) as exc:
+                reason = exc.detail if isinstance(exc, DomainError) else f"the store failed ({exc})"
                 progress.echo(f"failed {file.name}: {reason}")
                 outcome.failed += 1
                 continue
-            if not committed:
+            if committed is not CommitOutcome.COMMITTED:
                 progress.echo(f"failed {file.name}: the staged bytes vanished before they were verified")
                 outcome.failed += 1
                 continue
             stored_digests.add(file.digest)
-            progress.echo(f"imported {file.name} {file.digest} (batch {batch['id']})")
+            progress.echo(f"imported {file.name} {file.digest} (batch {batch_id})")
             outcome.stored += 1
     return outcome
 
@@ -182,7 +176,7 @@ async def import_files(
             to_store.append(file)
 
     uploads = uploads_for(context)
-    identity = Identity(client_id=author, scopes=(f"{context.config.scope_prefix}/*",))
+    identity = Identity(client_id=author, scopes=(Scopes(context.config.scope_prefix).everything,))
     for first in range(0, len(to_store), MAX_FILES_PER_BATCH):
         chunk = to_store[first : first + MAX_FILES_PER_BATCH]
         done = await store_batch(context, uploads, identity, chunk, upload_request(chunk, visibility, message))

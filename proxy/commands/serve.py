@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 from proxy import preflight
-from proxy.clients import ClientsFile, add_client, all_scopes, write_auth_file
+from proxy.clients import ClientsFile, add_client, write_auth_file
 from proxy.commands.command import Subcommands
 from proxy.config import Config, load_config
+from proxy.scopes import Scopes
 from proxy.workers import Supervisor, bind, parse_workers, set_parent_death_signal
 
 
@@ -16,7 +17,7 @@ def ensure_embedded_admin(config: Config) -> Path | None:
     """On a fresh local store: create the clients file with an `admin` client and its auth file."""
     if not config.store.is_local or config.clients_file is None or config.clients_file.exists():
         return None
-    client = add_client(config.clients_file, "admin", all_scopes(config.scope_prefix))
+    client = add_client(config.clients_file, "admin", list(Scopes(config.scope_prefix).all))
     auth_file = Path(config.store.path) / "admin-auth.json"
     write_auth_file(auth_file, client)
     return auth_file

@@ -8,11 +8,11 @@ import logging
 from aiohttp import web
 
 from manifests import Visibility
-from proxy.context import CONFIG, DOWNLOADS, identify
 from proxy.downloads import Authorized
-from proxy.errors import HTTPProblem, not_found
+from proxy.http.context import CONFIG, DOWNLOADS, identify
 from proxy.keys import artifact_key
-from proxy.ranges import RangeNotSatisfiable, parse_range
+from proxy.outcomes import NotFound
+from proxy.ranges import parse_range
 from proxy.storage import ObjectNotFound, StoreError
 
 log = logging.getLogger("tooltool.downloads")
@@ -64,12 +64,8 @@ async def _stream(request: web.Request, file: Authorized) -> web.StreamResponse:
     }
     if etag in request.headers.get("If-None-Match", ""):
         return web.Response(status=304, headers=headers)
-    try:
-        byte_range = parse_range(request.headers.get("Range"), entry.size)
-    except RangeNotSatisfiable:
-        # An error like any other: the JSON body of PROTOCOL.md §2, with the size in Content-Range.
-        detail = f"The range starts past the end of the file ({entry.size} bytes)."
-        raise HTTPProblem(416, detail, {"Content-Range": f"bytes */{entry.size}", "Accept-Ranges": "bytes"}) from None
+    # A range past the end is an error like any other (416 with the size in Content-Range).
+    byte_range = parse_range(request.headers.get("Range"), entry.size)
     first, last = byte_range if byte_range else (0, entry.size - 1)
     response = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
     if byte_range:
@@ -85,7 +81,7 @@ async def _stream(request: web.Request, file: Authorized) -> web.StreamResponse:
     except ObjectNotFound:
         # The index lists instances but the bytes are gone (deleted behind the proxy's back).
         log.warning("indexed file has no bytes", extra={"key": artifact_key(entry.digest)})
-        raise not_found() from None
+        raise NotFound() from None
     try:
         await response.prepare(request)
         try:

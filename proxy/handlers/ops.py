@@ -1,11 +1,13 @@
-"""Dockerflow endpoints: /__lbheartbeat__, /__heartbeat__, /__version__ (PROTOCOL.md §6)."""
+"""Dockerflow endpoints: /__lbheartbeat__, /__heartbeat__, /__version__ (PROTOCOL.md §6), and
+the Prometheus metrics at /metrics."""
 
 from aiohttp import web
 
-from proxy.auth import AuthServiceUnavailable
 from proxy.clients import RELOAD_FAILED_WARNING
-from proxy.context import AUTH, INDEX, NOTICES, STORES, VERSION
-from proxy.errors import STORE_RETRY_AFTER_SECONDS
+from proxy.errors import RETRY_AFTER_SECONDS
+from proxy.http.context import AUTH, INDEX, METRICS, NOTICES, STORES, VERSION
+from proxy.metrics import CONTENT_TYPE
+from proxy.outcomes import AuthServiceUnavailable
 from proxy.storage import StoreUnavailable
 
 
@@ -40,9 +42,13 @@ async def heartbeat(request: web.Request) -> web.Response:
     if warnings:
         body["warnings"] = warnings
     if failed:
-        return web.json_response(body, status=503, headers={"Retry-After": str(STORE_RETRY_AFTER_SECONDS)})
+        return web.json_response(body, status=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     return web.json_response(body)
 
 
 async def version(request: web.Request) -> web.Response:
     return web.json_response(request.app[VERSION])
+
+
+async def serve_metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE})

@@ -15,8 +15,8 @@ from aiohttp import web
 from manifests import Visibility
 from proxy.auth import Identity
 from proxy.catalog import SearchPage
-from proxy.context import CATALOG, DOWNLOADS, identify
-from proxy.errors import bad_request
+from proxy.http.context import CATALOG, DOWNLOADS, identify
+from proxy.outcomes import InvalidInput
 from proxy.paging import (
     BatchPosition,
     FilePosition,
@@ -36,7 +36,7 @@ P = TypeVar("P", FilePosition, BatchPosition)
 def search_query(request: web.Request) -> str:
     query = request.query.get("q")
     if query is None:
-        raise bad_request(MISSING_QUERY_DETAIL)
+        raise InvalidInput(MISSING_QUERY_DETAIL)
     return query
 
 
@@ -47,7 +47,7 @@ def search_position(request: web.Request, parse: Callable[[str], P | None]) -> P
     try:
         return parse(cursor)
     except InvalidCursor:
-        raise bad_request(INVALID_CURSOR_DETAIL) from None
+        raise InvalidInput(INVALID_CURSOR_DETAIL) from None
 
 
 def readable_visibilities(request: web.Request, identity: Identity) -> frozenset[Visibility]:

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from proxy.config import Config
-from proxy.context import CONFIG
-from proxy.errors import not_found
+from proxy.http.context import CONFIG
+from proxy.outcomes import NotFound
 
 WEB_PACKAGE_DIR = "web"  # proxy/web/, listed in setup.py package_data
 PAGE = "index.html"
@@ -109,7 +109,7 @@ async def page(request: web.Request) -> web.Response:
 async def asset(request: web.Request) -> web.Response:
     found = web_assets().get(request.match_info["asset"])
     if found is None:
-        raise not_found(ASSET_NOT_FOUND_DETAIL)
+        raise NotFound(ASSET_NOT_FOUND_DETAIL)
     return _answer(request, found)
 
 

@@ -5,9 +5,8 @@ may download."""
 from aiohttp import web
 
 from manifests import Visibility
-from proxy.clients import TOOLTOOL_ACTIONS
-from proxy.context import CATALOG, CONFIG, FILES, identify
 from proxy.handlers.search import paged_answer, readable_visibilities, search_position, search_query
+from proxy.http.context import CATALOG, FILES, SCOPES, identify
 from proxy.paging import batch_cursor, file_cursor, parse_batch_cursor, parse_file_cursor
 
 
@@ -15,15 +14,15 @@ async def whoami(request: web.Request) -> web.Response:
     """The caller's client id (null when anonymous) and the tooltool scopes it holds, as the
     Authenticator (the clients file, or the Taskcluster auth service) says."""
     identity = await identify(request)
-    prefix = request.app[CONFIG].scope_prefix
-    held = [action for action in TOOLTOOL_ACTIONS if identity.has_scope(f"{prefix}/{action}")]
+    scopes = request.app[SCOPES]
+    held = [scope for scope in scopes.all if identity.has_scope(scope)]
     body = {
         "clientId": identity.client_id,
-        "scopes": [f"{prefix}/{action}" for action in held],
+        "scopes": held,
         "may": {
-            "download": [v.value for v in Visibility if f"download/{v.value}" in held],
-            "upload": [v.value for v in Visibility if f"upload/{v.value}" in held],
-            "manage": "manage" in held,
+            "download": [v.value for v in Visibility if scopes.download(v) in held],
+            "upload": [v.value for v in Visibility if scopes.upload(v) in held],
+            "manage": scopes.manage in held,
         },
     }
     return web.json_response(body, headers={"Cache-Control": "no-store"})

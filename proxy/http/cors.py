@@ -9,8 +9,8 @@ browsers send credentials in the Authorization header, which the preflight allow
 from aiohttp import web
 
 from proxy.config import Config
-from proxy.errors import problem_response
-from proxy.observability import Handler
+from proxy.http.context import Handler
+from proxy.http.problems import problem_response
 
 ALLOWED_METHODS = "GET, HEAD, POST, PUT, PATCH"
 ALLOWED_HEADERS = "Authorization, Content-Type, Range"
