@@ -43,7 +43,7 @@ from proxy.observability import Handler, request_summary
 from proxy.replay import ReplayGuard
 from proxy.storage import PreconditionFailed, StoreUnavailable
 from proxy.storage.cas import probe_conditional_writes
-from proxy.stores import StoreOpener, open_location, open_stores
+from proxy.stores import StoreOpener, download_plan, open_location, open_stores
 from proxy.uploads import Uploads, UploadSettings
 
 log = logging.getLogger("tooltool.app")
@@ -132,7 +132,9 @@ def create_app(
             app[NOTICES].append(warning)
         app[AUTH].replay_guard = ReplayGuard(store)
         metrics.watch(index.cache.stats, app[AUTH])
-        app[DOWNLOADS] = Downloads(stores, index, config.scope_prefix, config.signed_url_ttl, config.cloudfront)
+        app[DOWNLOADS] = Downloads(
+            stores, index, config.scope_prefix, config.signed_url_ttl, download_plan(config, stores)
+        )
         app[FILES] = Files(app[DOWNLOADS], BatchRecords(stores.home, index.journal), config.scope_prefix)
         proxy_base = (config.public_url or put_base_url) if config.uploads_through_proxy else None
         if config.uploads_through_proxy and proxy_base is None:

@@ -91,7 +91,8 @@ async def verify_object(
     if info is None:
         return 0  # deleted since the listing
     try:
-        actual = await sha512_of(await store.open_range(key))
+        async with await store.open_range(key) as chunks:
+            actual = await sha512_of(chunks)
     except ObjectNotFound:
         return 0
     tally.checked += 1
