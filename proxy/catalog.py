@@ -38,11 +38,12 @@ from typing import Any, Generic, TypeVar
 from manifests import ALGORITHM, Batch, IndexEntry, ValidationError, Visibility, is_valid_digest, parse_visibility
 from proxy.index import FileIndex
 from proxy.journal import BATCH, BATCH_DELETED, FILE, RETENTION_SECONDS, Journal, JournalPosition, JournalRecord
+from proxy.keys import CATALOG_SNAPSHOT_KEY
 from proxy.paging import BatchPosition, FilePosition
 
 log = logging.getLogger("tooltool.catalog")
 
-SNAPSHOT_KEY = "catalog/snapshot.json.gz"
+SNAPSHOT_KEY = CATALOG_SNAPSHOT_KEY
 SNAPSHOT_FORMAT = 1
 # The most results one search answers by default (TOOLTOOL_SEARCH_LIMIT): the first matches in
 # digest order (files) or newest first (batches), so that a one-letter query cannot build an

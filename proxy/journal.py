@@ -22,11 +22,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from proxy.keys import JOURNAL_PREFIX as JOURNAL_PREFIX  # the journal's readers import it from here too
+from proxy.keys import journal_record_key
 from proxy.storage import ObjectStore
 
 log = logging.getLogger("tooltool.journal")
 
-JOURNAL_PREFIX = "journal/"
 FILE = "file"  # doc: the index entry as written
 BATCH = "batch"  # doc: the batch record
 FILE_DELETED = "file-deleted"  # doc: {"algorithm", "digest"} of a file deleted altogether
@@ -48,7 +49,7 @@ def _stamp(moment: float) -> str:
 
 def journal_key(now: float | None = None) -> str:
     moment = time.time() if now is None else now
-    return f"{JOURNAL_PREFIX}{_stamp(moment)}-{secrets.token_hex(4)}.json"
+    return journal_record_key(_stamp(moment), secrets.token_hex(4))
 
 
 def key_time(key: str) -> float | None:

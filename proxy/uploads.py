@@ -24,7 +24,7 @@ from proxy.batches import BatchRecords
 from proxy.config import IndexMode
 from proxy.errors import HTTPProblem, bad_request, forbidden, not_found
 from proxy.index import FileIndex
-from proxy.keys import artifact_key, pending_key, staging_key, staging_prefix, verifying_key
+from proxy.keys import artifact_key, is_pending_key, pending_key, staging_key, staging_prefix, verifying_key
 from proxy.storage import LengthMismatch, ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
 from proxy.storage.cas import ContendedWrite
 from proxy.stores import Stores
@@ -247,7 +247,7 @@ class Uploads:
     async def _pending_uploads(self, digest: str) -> list[PendingUpload]:
         pending = []
         async for key in self.store.list_keys(staging_prefix(digest)):
-            if not key.endswith(".json"):
+            if not is_pending_key(key):
                 continue
             data = await self.store.read(key)
             try:
