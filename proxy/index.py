@@ -13,7 +13,6 @@ admin has not (validly) marked public.
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -181,7 +180,7 @@ class FileIndex:
         if updated.written:
             self.invalid.pop(key, None)
             self.cache.invalidate(digest)
-            await self.journal.append("file", json.loads(updated.stored.data), key=journal_keys[-1])
+            await self.journal.append_entry(entry, key=journal_keys[-1])
         return entry
 
     async def save(self, entry: IndexEntry) -> IndexEntry:
