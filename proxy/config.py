@@ -104,9 +104,6 @@ class Config:
     def uploads_through_proxy(self) -> bool:
         return self.upload_target is UploadTarget.PROXY
 
-    def artifact_locations(self) -> dict[str, StoreLocation]:
-        return artifact_locations(self.store, self.regions, self.s3_region)
-
 
 def artifact_locations(store: StoreLocation, regions: tuple[Region, ...], s3_region: str) -> dict[str, StoreLocation]:
     """Where each region's artifact bytes live, by region name (without TOOLTOOL_REGIONS, one
