@@ -9,10 +9,18 @@ from proxy.storage.base import (
     StoreUnavailable,
     Versioned,
 )
-from proxy.storage.capabilities import KeepsTags, SignsURLs, keeps_tags, signs_urls
+from proxy.storage.capabilities import (
+    ConditionalWrites,
+    KeepsTags,
+    SignsURLs,
+    declares_conditional_writes,
+    keeps_tags,
+    signs_urls,
+)
 
 __all__ = [
     "ByteStream",
+    "ConditionalWrites",
     "KeepsTags",
     "LengthMismatch",
     "ObjectInfo",
@@ -23,6 +31,7 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "Versioned",
+    "declares_conditional_writes",
     "keeps_tags",
     "signs_urls",
 ]

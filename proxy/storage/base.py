@@ -7,8 +7,8 @@ endpoint) and `LocalStore` (a directory, the embedded default). One contract tes
 Every backend failure that is the store's fault (unreachable, 5xx, timeouts) is raised as
 StoreUnavailable, which the web layer answers with 503 + Retry-After.
 
-What only some stores can do (sign URLs, keep tags) is not here but in
-proxy/storage/capabilities.py, as interfaces a store declares.
+What only some stores can do (sign URLs, keep tags, conditional writes that hold across
+processes) is not here but in proxy/storage/capabilities.py, as interfaces a store declares.
 """
 
 import asyncio
@@ -98,7 +98,8 @@ class ObjectStore(ABC):
     """Keys are '/'-separated strings such as `sha512/<digest>`; values are bytes."""
 
     region: str
-    # Set by proxy.storage.cas.probe_conditional_writes on a store that ignores conditions.
+    # Set by proxy.storage.cas.probe_conditional_writes on a store whose conditions cannot be
+    # trusted (not declared, or found ignored): every compare-and-swap of this process takes it.
     serialised_writes: asyncio.Lock | None = None
 
     @abstractmethod

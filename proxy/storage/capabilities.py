@@ -6,16 +6,21 @@ keys) and declares the extra interfaces it supports by subclassing them:
 - `SignsURLs`: hands out URLs a client GETs or PUTs the bytes at, without the proxy
   (TOOLTOOL_DOWNLOAD=redirect, TOOLTOOL_UPLOAD_TARGET=store). S3Store does; LocalStore does not.
 - `KeepsTags`: keeps key/value tags per object (TOOLTOOL_INDEX=tags). Both backends do.
+- `ConditionalWrites`: its conditional writes (`write(if_match=…)`, `write(if_absent=True)`)
+  hold across every process writing it, so replicas can share it (DESIGN.md §6). Both backends
+  declare it; start-up checks the claim of the store it runs on (proxy.storage.cas), since some
+  S3-compatible servers accept the conditions and overwrite anyway.
 
 Which ones a deployment needs is decided once at start-up (proxy.config.resolve_transfers),
 never per request. A wrapper such as RetryingStore provides exactly what it wraps provides.
 
-`signs_urls`/`keeps_tags` ask an object, or a store class, whether it provides the interface.
+`signs_urls`/`keeps_tags`/`declares_conditional_writes` ask an object, or a store class,
+whether it provides the interface.
 They look the methods up by name rather than with isinstance, so that transparent wrappers
 (delegating through __getattr__) pass on what they wrap on every Python version.
 """
 
-from typing import Protocol, TypeGuard
+from typing import ClassVar, Protocol, TypeGuard
 
 
 class SignsURLs(Protocol):
@@ -41,6 +46,16 @@ class KeepsTags(Protocol):
         ...
 
 
+class ConditionalWrites(Protocol):
+    """A store that declares this (by subclassing it) honours if_match / if_absent atomically.
+
+    Every store accepts the conditions; on one without this capability a replica serialises its
+    own compare-and-swaps, which protects nothing across processes.
+    """
+
+    honours_conditions: ClassVar[bool] = True
+
+
 SIGNS_URLS_METHODS = ("presign_get", "presign_put")
 KEEPS_TAGS_METHODS = ("get_tags", "put_tags")
 
@@ -55,3 +70,7 @@ def signs_urls(store: object) -> TypeGuard[SignsURLs]:
 
 def keeps_tags(store: object) -> TypeGuard[KeepsTags]:
     return _provides(store, KEEPS_TAGS_METHODS)
+
+
+def declares_conditional_writes(store: object) -> bool:
+    return getattr(store, "honours_conditions", False) is True

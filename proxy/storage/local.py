@@ -35,7 +35,7 @@ from proxy.storage.base import (
     StoreUnavailable,
     Versioned,
 )
-from proxy.storage.capabilities import KeepsTags
+from proxy.storage.capabilities import ConditionalWrites, KeepsTags
 
 _TMP_PREFIX = ".tmp-"
 _TAGS_DIR = ".tags"
@@ -48,7 +48,7 @@ def _etag(stat: os.stat_result) -> str:
     return f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"'
 
 
-class LocalStore(ObjectStore, KeepsTags):
+class LocalStore(ObjectStore, KeepsTags, ConditionalWrites):
     """Keeps tags; signs no URLs (its bytes are reachable only through the proxy)."""
 
     def __init__(self, root: Path | str, region: str = "local") -> None:

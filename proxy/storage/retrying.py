@@ -27,6 +27,7 @@ from proxy.storage.capabilities import (
     SIGNS_URLS_METHODS,
     KeepsTags,
     SignsURLs,
+    declares_conditional_writes,
     keeps_tags,
     signs_urls,
 )
@@ -53,6 +54,10 @@ class RetryingStore(ObjectStore):
         self.inner = inner
         self.region = inner.region
         self.deadline = deadline
+
+    @property
+    def honours_conditions(self) -> bool:
+        return declares_conditional_writes(self.inner)
 
     def __getattr__(self, name: str) -> Any:
         # Attributes of the real store that are not part of the interface (a LocalStore's root).

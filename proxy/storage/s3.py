@@ -22,7 +22,7 @@ from proxy.storage.base import (
     StoreUnavailable,
     Versioned,
 )
-from proxy.storage.capabilities import KeepsTags, SignsURLs
+from proxy.storage.capabilities import ConditionalWrites, KeepsTags, SignsURLs
 
 # botocore's debug logs print canonical requests, signatures and presigned URLs; keep them out.
 for _noisy in ("botocore", "aiobotocore"):
@@ -61,7 +61,7 @@ def _translate_errors(key: str) -> Any:
         raise StoreUnavailable(f"S3 is unreachable ({type(exc).__name__})", transient=transient) from exc
 
 
-class S3Store(ObjectStore, SignsURLs, KeepsTags):
+class S3Store(ObjectStore, SignsURLs, KeepsTags, ConditionalWrites):
     def __init__(self, client: Any, bucket: str, prefix: str, region: str) -> None:
         self._client = client
         self.bucket = bucket

@@ -12,7 +12,15 @@ from aiohttp.test_utils import TestServer
 
 from proxy.app import create_app
 from proxy.config import Config, ConfigError, StoreLocation, load_config
-from proxy.storage import ByteStream, LengthMismatch, ObjectStore, keeps_tags, signs_urls
+from proxy.storage import (
+    ByteStream,
+    LengthMismatch,
+    ObjectStore,
+    declares_conditional_writes,
+    keeps_tags,
+    signs_urls,
+)
+from proxy.storage.cas import CONDITIONS_UNDECLARED_WARNING, probe_conditional_writes
 from proxy.storage.local import LocalStore
 from proxy.storage.retrying import RetryingStore
 from proxy.storage.s3 import S3Store
@@ -190,3 +198,39 @@ def test_serve_exits_2_with_the_line_for_a_redirect_the_local_store_cannot_do(tm
         "region 'local' cannot; set TOOLTOOL_DOWNLOAD=stream or leave it unset"
     ]
     assert not (tmp_path / "data").exists()  # stopped before it created the store
+
+
+# --- conditional writes ------------------------------------------------------------------------------
+
+
+class UnconditionalStore(LocalStore):
+    """A backend that does not declare that its conditional writes hold across processes."""
+
+    honours_conditions = False  # type: ignore[misc]
+
+
+async def test_both_backends_declare_conditional_writes_and_the_wrapper_forwards_it(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    assert declares_conditional_writes(store)
+    assert declares_conditional_writes(RetryingStore(store, deadline=2))
+    assert not declares_conditional_writes(RetryingStore(UnconditionalStore(tmp_path), deadline=2))
+
+
+async def test_a_store_without_conditional_writes_is_serialised_without_probing(tmp_path: Path) -> None:
+    store = RetryingStore(UnconditionalStore(tmp_path), deadline=2)
+    assert await probe_conditional_writes(store) == CONDITIONS_UNDECLARED_WARNING
+    assert store.serialised_writes is not None
+    assert [key async for key in store.list_keys("")] == []  # nothing was written to find out
+
+
+@pytest.mark.parametrize("store_kind", ["local"])
+async def test_a_store_without_conditional_writes_is_named_in_the_heartbeat(make_proxy: ProxyFactory) -> None:
+    async def unconditional(location: StoreLocation, region: str, config: Config) -> ObjectStore:
+        local = await open_location(location, region, config)
+        assert isinstance(local, LocalStore)
+        return UnconditionalStore(local.root, region=region)
+
+    proxy = await make_proxy(store_opener=unconditional)
+    body = await (await proxy.request("GET", "/__heartbeat__")).json()
+    assert CONDITIONS_UNDECLARED_WARNING in body["warnings"]
