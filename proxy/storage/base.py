@@ -78,7 +78,10 @@ class ByteStream:
         self._chunks = chunks
 
     def __aiter__(self) -> AsyncIterator[bytes]:
-        return self._chunks  # iterating costs nothing over the generator itself
+        return self._chunks  # `async for` costs nothing over the generator itself
+
+    async def __anext__(self) -> bytes:
+        return await self._chunks.__anext__()
 
     async def aclose(self) -> None:
         await self._chunks.aclose()
