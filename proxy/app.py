@@ -43,7 +43,7 @@ from proxy.metrics import Metrics
 from proxy.replay import ReplayGuard
 from proxy.scopes import Scopes
 from proxy.storage.cas import probe_conditional_writes
-from proxy.stores import StoreOpener, open_location, open_stores
+from proxy.stores import StoreOpener, download_plan, open_location, open_stores
 from proxy.taskcluster_auth import TaskclusterAuth
 from proxy.uploads import Uploads, UploadSettings
 
@@ -103,7 +103,7 @@ def create_app(
         app[AUTH].replay_guard = ReplayGuard(store)
         metrics.watch(index.cache.stats, app[AUTH])
         batches = BatchRecords(stores.home, index.journal)
-        app[DOWNLOADS] = Downloads(stores, index, scopes, config.signed_url_ttl, config.cloudfront)
+        app[DOWNLOADS] = Downloads(stores, index, scopes, config.signed_url_ttl, download_plan(config, stores))
         app[FILES] = Files(app[DOWNLOADS], batches, scopes)
         settings = UploadSettings.from_config(config, put_base_url)
         app[CATALOG] = Catalog(

@@ -1,6 +1,5 @@
 """Batch records: `batches/<id>.json`, written once per POST /upload and journaled."""
 
-import json
 import logging
 
 from manifests import Batch, ValidationError
@@ -20,7 +19,7 @@ class BatchRecords:
     async def save(self, batch: Batch) -> None:
         """Write a new batch record; never over another (ids are random: a clash is refused)."""
         await self.store.write(batch_key(batch.id), batch.to_json(), if_absent=True)
-        await self.journal.append("batch", json.loads(batch.to_json()))
+        await self.journal.append_batch(batch)
 
     async def put(self, batch: Batch) -> None:
         """Write the batch record whole, over whatever is there (`import-legacy` owns the records
@@ -28,7 +27,7 @@ class BatchRecords:
         wanted = batch.to_json()
         updated = await update_object(self.store, batch_key(batch.id), lambda _current: wanted)
         if updated.written:
-            await self.journal.append("batch", json.loads(wanted))
+            await self.journal.append_batch(batch)
 
     async def get(self, batch_id: int) -> Batch | None:
         data = await self.store.read(batch_key(batch_id))

@@ -39,11 +39,12 @@ from manifests import ALGORITHM, Batch, IndexEntry, ValidationError, Visibility,
 from proxy.concurrency import map_concurrently
 from proxy.index import FileIndex
 from proxy.journal import BATCH, BATCH_DELETED, FILE, RETENTION_SECONDS, Journal, JournalPosition, JournalRecord
+from proxy.keys import CATALOG_SNAPSHOT_KEY
 from proxy.paging import BatchPosition, FilePosition
 
 log = logging.getLogger("tooltool.catalog")
 
-SNAPSHOT_KEY = "catalog/snapshot.json.gz"
+SNAPSHOT_KEY = CATALOG_SNAPSHOT_KEY
 SNAPSHOT_FORMAT = 1
 # The most results one search answers by default (TOOLTOOL_SEARCH_LIMIT): the first matches in
 # digest order (files) or newest first (batches), so that a one-letter query cannot build an
@@ -204,10 +205,13 @@ class CatalogState:
         self._put_file(digest, replace(known, indexed=True, changed=changed, deleted=True))
 
     def apply_batch(self, batch: Batch) -> None:
-        files = tuple((upload.filename, sys.intern(upload.digest)) for upload in batch.files)
+        # By filename, as a batch read back from its JSON lists them, whether the batch comes
+        # from the store or from this process (Journal.append_batch).
+        uploads = sorted(batch.files, key=lambda upload: upload.filename)
+        files = tuple((upload.filename, sys.intern(upload.digest)) for upload in uploads)
         facts = BatchFacts(batch.id, batch.uploaded, batch.author, batch.message, files)
         self._put_batch(facts)
-        for upload in batch.files:
+        for upload in uploads:
             known = self.files.get(upload.digest)
             if known is None:
                 known = FileFacts(upload.size, upload.visibility, has_instances=False, names="", indexed=False)
@@ -265,6 +269,12 @@ class CatalogState:
 
     def apply_record(self, record: JournalRecord) -> None:
         """One journal record (invalid ones are logged and skipped); the position is the caller's."""
+        if isinstance(record.document, IndexEntry):
+            self.apply_entry(record.document, record.key)
+            return
+        if isinstance(record.document, Batch):
+            self.apply_batch(record.document)
+            return
         digest = str(record.doc.get("digest"))
         try:
             if record.kind == FILE:

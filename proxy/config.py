@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from proxy.cloudfront import CloudFront
+    from proxy.storage import ObjectStore
 
 DEFAULT_SCOPE_PREFIX = "project:releng:services/tooltool/api"
 DEFAULT_DATA_DIR = "./tooltool-data"
@@ -26,8 +27,8 @@ class ConfigError(Exception):
 
 
 class DownloadMode(StrEnum):
-    REDIRECT = "redirect"
-    STREAM = "stream"
+    REDIRECT = "redirect"  # 302 to a URL the store signs (or CloudFront, for the default region)
+    STREAM = "stream"  # the bytes through the proxy
 
 
 class IndexMode(StrEnum):
@@ -65,8 +66,9 @@ class Config:
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     index_mode: IndexMode = IndexMode.OBJECTS
-    download_mode: DownloadMode = DownloadMode.REDIRECT
-    upload_target: UploadTarget = UploadTarget.STORE
+    # Resolved against what the stores can do (resolve_transfers): never one they cannot serve.
+    download_mode: DownloadMode = DownloadMode.STREAM
+    upload_target: UploadTarget = UploadTarget.PROXY
     clients_file: Path | None = None
     taskcluster_root_url: str | None = None
     scope_prefix: str = DEFAULT_SCOPE_PREFIX
@@ -96,11 +98,19 @@ class Config:
 
     @property
     def streams_downloads(self) -> bool:
-        return self.store.is_local or self.download_mode is DownloadMode.STREAM
+        return self.download_mode is DownloadMode.STREAM
 
     @property
     def uploads_through_proxy(self) -> bool:
-        return self.store.is_local or self.upload_target is UploadTarget.PROXY
+        return self.upload_target is UploadTarget.PROXY
+
+
+def artifact_locations(store: StoreLocation, regions: tuple[Region, ...], s3_region: str) -> dict[str, StoreLocation]:
+    """Where each region's artifact bytes live, by region name (without TOOLTOOL_REGIONS, one
+    region: the home store's, named as proxy.stores names it)."""
+    if not regions:
+        return {"local" if store.is_local else s3_region: store}
+    return {region.name: region.store for region in regions}
 
 
 def parse_store(value: str) -> StoreLocation:
@@ -141,6 +151,10 @@ def parse_regions(value: str, default_prefix: str = "") -> tuple[Region, ...]:
 
 def _enum(env: Mapping[str, str], name: str, kind: type[StrEnum], default: StrEnum) -> StrEnum:
     value = env.get(name, default.value)
+    return _member(name, value, kind)
+
+
+def _member(name: str, value: str, kind: type[StrEnum]) -> StrEnum:
     try:
         return kind(value)
     except ValueError:
@@ -199,14 +213,24 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         raise ConfigError("TOOLTOOL_UPLOAD_SECRET is too short; use at least 16 random characters")
 
     cache_ttl = _number(env, "TOOLTOOL_CACHE_TTL", 60.0)
+    s3_region = env.get("TOOLTOOL_S3_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1"
+    index_mode = IndexMode(_enum(env, "TOOLTOOL_INDEX", IndexMode, IndexMode.OBJECTS))
+    download = env.get("TOOLTOOL_DOWNLOAD") or None
+    upload = env.get("TOOLTOOL_UPLOAD_TARGET") or None
+    download_mode, upload_target = resolve_transfers(
+        {name: _store_class(location) for name, location in artifact_locations(store, regions, s3_region).items()},
+        None if download is None else DownloadMode(_member("TOOLTOOL_DOWNLOAD", download, DownloadMode)),
+        None if upload is None else UploadTarget(_member("TOOLTOOL_UPLOAD_TARGET", upload, UploadTarget)),
+        index_mode,
+    )
     return Config(
         store=store,
         regions=regions,
         s3_endpoint_url=_url(env, "TOOLTOOL_S3_ENDPOINT_URL"),
-        s3_region=env.get("TOOLTOOL_S3_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
-        index_mode=IndexMode(_enum(env, "TOOLTOOL_INDEX", IndexMode, IndexMode.OBJECTS)),
-        download_mode=DownloadMode(_enum(env, "TOOLTOOL_DOWNLOAD", DownloadMode, DownloadMode.REDIRECT)),
-        upload_target=UploadTarget(_enum(env, "TOOLTOOL_UPLOAD_TARGET", UploadTarget, UploadTarget.STORE)),
+        s3_region=s3_region,
+        index_mode=index_mode,
+        download_mode=download_mode,
+        upload_target=upload_target,
         clients_file=clients_file,
         taskcluster_root_url=_url(env, "TOOLTOOL_TASKCLUSTER_ROOT_URL"),
         scope_prefix=scope_prefix,
@@ -225,7 +249,7 @@ def load_config(env: Mapping[str, str] | None = None) -> Config:
         store_retry_deadline=_number(env, "TOOLTOOL_STORE_RETRY_DEADLINE", 10.0),
         bug_url=_bug_url(env),
         cors_origins=_cors_origins(env),
-        cloudfront=_cloudfront(env, streams=store.is_local or env.get("TOOLTOOL_DOWNLOAD") == "stream"),
+        cloudfront=_cloudfront(env, streams=download_mode is DownloadMode.STREAM),
         log_flush_seconds=_number(env, "TOOLTOOL_LOG_FLUSH_SECONDS", 0.2),
         search_limit=int(_number(env, "TOOLTOOL_SEARCH_LIMIT", 1000, minimum=1)),
         search_max_lookups=int(_number(env, "TOOLTOOL_SEARCH_MAX_LOOKUPS", 1000, minimum=1)),
@@ -277,3 +301,60 @@ def _cloudfront(env: Mapping[str, str], *, streams: bool) -> "CloudFront | None"
     url = _url(env, "TOOLTOOL_CLOUDFRONT_URL")
     assert url is not None
     return CloudFront(url, env["TOOLTOOL_CLOUDFRONT_KEY_ID"], key)
+
+
+def _store_class(location: StoreLocation) -> "type[ObjectStore]":
+    """The backend a location opens (proxy.stores.open_location), for what it declares it can do."""
+    if location.is_local:
+        from proxy.storage.local import LocalStore
+
+        return LocalStore
+    from proxy.storage.s3 import S3Store
+
+    return S3Store
+
+
+def resolve_transfers(
+    stores: "Mapping[str, ObjectStore | type[ObjectStore]]",
+    download: DownloadMode | None,
+    upload: UploadTarget | None,
+    index_mode: IndexMode,
+) -> tuple[DownloadMode, UploadTarget]:
+    """How downloads are answered and where uploads go, given each region's artifact store (an
+    opened store or the class a location opens) and the variables as set (None: unset).
+
+    Unset, downloads redirect and uploads get the store's own put_urls when every region's
+    store signs URLs (S3), and both go through the proxy otherwise (the local store). A mode
+    the stores cannot serve, asked for explicitly, raises ConfigError naming the variable.
+    """
+    from proxy.storage.capabilities import keeps_tags, signs_urls
+
+    unsigned = [(name, store) for name, store in stores.items() if not signs_urls(store)]
+    if download is None:
+        download = DownloadMode.STREAM if unsigned else DownloadMode.REDIRECT
+    elif download is DownloadMode.REDIRECT and unsigned:
+        raise ConfigError(
+            f"TOOLTOOL_DOWNLOAD=redirect needs a store that signs URLs, and {_describe(*unsigned[0])} cannot; "
+            "set TOOLTOOL_DOWNLOAD=stream or leave it unset"
+        )
+    if upload is None:
+        upload = UploadTarget.PROXY if unsigned else UploadTarget.STORE
+    elif upload is UploadTarget.STORE and unsigned:
+        raise ConfigError(
+            f"TOOLTOOL_UPLOAD_TARGET=store needs a store that signs URLs, and {_describe(*unsigned[0])} cannot; "
+            "set TOOLTOOL_UPLOAD_TARGET=proxy or leave it unset"
+        )
+    untagged = [(name, store) for name, store in stores.items() if not keeps_tags(store)]
+    if index_mode is IndexMode.TAGS and untagged:
+        raise ConfigError(
+            f"TOOLTOOL_INDEX=tags needs a store that keeps object tags, and {_describe(*untagged[0])} does not; "
+            "set TOOLTOOL_INDEX=objects"
+        )
+    return download, upload
+
+
+def _describe(region: str, store: object) -> str:
+    while hasattr(store, "inner"):  # a wrapper (RetryingStore): name the store it wraps
+        store = store.inner
+    kind = store if isinstance(store, type) else type(store)
+    return f"the {kind.__name__} of region {region!r}"

@@ -1,7 +1,6 @@
 """Deciding a download: digest check, metadata, scopes, and the signed URL to redirect to."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from cachetools import TTLCache
 
@@ -13,10 +12,7 @@ from proxy.keys import artifact_key
 from proxy.outcomes import Forbidden, InvalidInput, NotFound
 from proxy.scopes import Scopes
 from proxy.storage import ObjectStore
-from proxy.stores import Stores
-
-if TYPE_CHECKING:
-    from proxy.cloudfront import CloudFront
+from proxy.stores import DownloadPlan, Stores
 
 BYTES_DELETED_DETAIL = "The file's bytes were deleted; it must be uploaded again."
 
@@ -42,10 +38,11 @@ class Downloads:
         index: FileIndex,
         scopes: Scopes,
         signed_url_ttl: int,
-        cloudfront: "CloudFront | None" = None,
+        plan: DownloadPlan,
     ) -> None:
         self.stores = stores
-        self.cloudfront = cloudfront  # fronts the default region's bucket
+        self._signers = plan.signers
+        self.redirects = plan.redirects  # else the handler streams the bytes
         self.index = index
         self.scopes = scopes
         self.signed_url_ttl = signed_url_ttl
@@ -69,16 +66,13 @@ class Downloads:
         """Downloading a file, and seeing its metadata, needs the scope of its visibility."""
         return identity.has_scope(self.scopes.download(visibility))
 
-    async def signed_url(self, file: Authorized) -> str | None:
+    async def signed_url(self, file: Authorized) -> str:
+        """The URL to redirect to (only when `redirects`), signed by the region's signer."""
         key = (file.entry.digest, file.region)
         url = self._signed_urls.get(key)
         if url is None:
-            if self.cloudfront is not None and file.region == self.stores.default_region:
-                url = self.cloudfront.signed_url(artifact_key(file.entry.digest), self.signed_url_ttl)
-            else:
-                url = await file.store.presign_get(artifact_key(file.entry.digest), self.signed_url_ttl)
-            if url is not None:
-                self._signed_urls[key] = url
+            url = await self._signers[file.region](artifact_key(file.entry.digest), self.signed_url_ttl)
+            self._signed_urls[key] = url
         return url
 
     def forget(self, digest: str) -> None:

@@ -13,7 +13,6 @@ admin has not (validly) marked public.
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -25,7 +24,7 @@ from proxy.cache import LookupCache
 from proxy.config import IndexMode
 from proxy.journal import Journal, journal_key
 from proxy.keys import artifact_key, index_key
-from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore
+from proxy.storage import KeepsTags, ObjectInfo, ObjectNotFound
 from proxy.storage.cas import update_object
 from proxy.stores import Stores
 
@@ -123,7 +122,7 @@ class FileIndex:
         if not found:
             return None if entry is None else replace(entry, instances=())
         region, info = next(iter(found.items()))
-        visibility = await self._tagged_visibility(self.stores.regions[region], digest)
+        visibility = await self._tagged_visibility(self.stores.tag_keepers[region], digest)
         if entry is None:
             return IndexEntry(digest=digest, size=info.size, visibility=visibility, instances=tuple(found))
         return replace(entry, size=info.size, visibility=visibility, instances=tuple(found))
@@ -134,7 +133,7 @@ class FileIndex:
         heads = await asyncio.gather(*(store.head(artifact_key(digest)) for store in stores.values()))
         return {region: info for region, info in zip(stores, heads, strict=True) if info is not None}
 
-    async def _tagged_visibility(self, store: ObjectStore, digest: str) -> Visibility:
+    async def _tagged_visibility(self, store: KeepsTags, digest: str) -> Visibility:
         """The `visibility` tag of the bytes; internal when it is missing or unknown (logged)."""
         key = artifact_key(digest)
         value = ((await store.get_tags(key)) or {}).get(VISIBILITY_TAG)
@@ -195,7 +194,7 @@ class FileIndex:
         if updated.written:
             self.invalid.pop(key, None)
             self.cache.invalidate(digest)
-            await self.journal.append("file", json.loads(updated.stored.data), key=journal_keys[-1])
+            await self.journal.append_entry(entry, key=journal_keys[-1])
         return entry
 
     async def save(self, entry: IndexEntry) -> IndexEntry:
@@ -219,11 +218,11 @@ class FileIndex:
             entry = await self.read_entry(digest)
             if entry is None or entry.visibility is tagged:
                 break
-            await asyncio.gather(*(self._tag(store, entry) for store in self.stores.regions.values()))
+            await asyncio.gather(*(self._tag(store, entry) for store in self.stores.tag_keepers.values()))
             tagged = entry.visibility
         self.cache.invalidate(digest)
 
-    async def _tag(self, store: ObjectStore, entry: IndexEntry) -> None:
+    async def _tag(self, store: KeepsTags, entry: IndexEntry) -> None:
         """Set the visibility tag on the bytes in `store`, keeping any other tags admins set."""
         key = artifact_key(entry.digest)
         tags = await store.get_tags(key)

@@ -22,11 +22,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from manifests import Batch, IndexEntry
+from proxy.keys import JOURNAL_PREFIX as JOURNAL_PREFIX  # the journal's readers import it from here too
+from proxy.keys import journal_record_key
 from proxy.storage import ObjectStore
 
 log = logging.getLogger("tooltool.journal")
 
-JOURNAL_PREFIX = "journal/"
 FILE = "file"  # doc: the index entry as written
 BATCH = "batch"  # doc: the batch record
 FILE_DELETED = "file-deleted"  # doc: {"algorithm", "digest"} of a file deleted altogether
@@ -48,7 +50,7 @@ def _stamp(moment: float) -> str:
 
 def journal_key(now: float | None = None) -> str:
     moment = time.time() if now is None else now
-    return f"{JOURNAL_PREFIX}{_stamp(moment)}-{secrets.token_hex(4)}.json"
+    return journal_record_key(_stamp(moment), secrets.token_hex(4))
 
 
 def key_time(key: str) -> float | None:
@@ -78,7 +80,10 @@ def _window_start(last: str) -> str | None:
 class JournalRecord:
     key: str
     kind: str  # one of KINDS
-    doc: dict[str, Any]
+    doc: dict[str, Any]  # as stored; {} in a record that carries its `document`
+    # The index entry or batch itself, in the records this process appends (append_entry,
+    # append_batch): its listeners get the object, not JSON to parse again.
+    document: IndexEntry | Batch | None = None
 
 
 Listener = Callable[[JournalRecord], None]
@@ -153,13 +158,31 @@ class Journal:
         in the order of its writes (see FileIndex.update)."""
         key = journal_key() if key is None else key
         await self.store.write(key, json.dumps({"kind": kind, "doc": doc}, sort_keys=True).encode(), if_absent=True)
-        record = JournalRecord(key, kind, doc)
+        self._tell(JournalRecord(key, kind, doc))
+        return key
+
+    async def append_entry(self, entry: IndexEntry, key: str | None = None) -> str:
+        """Journal an index entry as written (see append for `key`)."""
+        return await self._append_document(FILE, entry, key)
+
+    async def append_batch(self, batch: Batch) -> str:
+        return await self._append_document(BATCH, batch, None)
+
+    async def _append_document(self, kind: str, document: IndexEntry | Batch, key: str | None) -> str:
+        key = journal_key() if key is None else key
+        # The stored form of append's, {"doc": …, "kind": …}, around the document's own JSON.
+        data = b'{"doc": ' + document.to_json().rstrip() + b', "kind": ' + json.dumps(kind).encode() + b"}"
+        await self.store.write(key, data, if_absent=True)
+        self._tell(JournalRecord(key, kind, {}, document))
+        return key
+
+    def _tell(self, record: JournalRecord) -> None:
+        key = record.key
         for listener in self._listeners:
             try:
                 listener(record)
             except Exception:  # the write succeeded; a listener's bug must not fail it
                 log.exception("journal listener failed", extra={"key": key})
-        return key
 
     async def keys_after(self, start_after: str | None) -> list[str]:
         """The journal's keys after `start_after`, in order; objects that are not records are skipped."""

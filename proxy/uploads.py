@@ -24,7 +24,7 @@ from proxy.auth import Identity
 from proxy.batches import BatchRecords
 from proxy.config import Config, ConfigError, IndexMode
 from proxy.index import FileIndex
-from proxy.keys import artifact_key, pending_key, staging_key, staging_prefix, verifying_key
+from proxy.keys import artifact_key, is_pending_key, pending_key, staging_key, staging_prefix, verifying_key
 from proxy.outcomes import (
     BatchFile,
     CommitOutcome,
@@ -38,7 +38,7 @@ from proxy.outcomes import (
     RejectedBytes,
 )
 from proxy.scopes import Scopes
-from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
+from proxy.storage import LengthMismatch, ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
 from proxy.storage.cas import ContendedWrite
 from proxy.stores import Stores
 from proxy.tokens import PutGrant, put_query
@@ -225,11 +225,9 @@ class Uploads:
         if self.settings.put_urls is PutUrls.NONE:
             return None
         if self.settings.put_urls is PutUrls.STORE or self.settings.proxy_put_base is None:
-            store = self._region_store(pending.region)
-            url = await store.presign_put(staging_key(pending.digest, pending.batch_id), self.settings.put_url_ttl)
-            if url is not None:
-                return url
-            raise RuntimeError("this store cannot sign PUT URLs; configure TOOLTOOL_UPLOAD_TARGET=proxy")
+            # Uploads go to the store: start-up made sure every region's store signs (proxy.stores).
+            signer = self.stores.signers[self.stores.region(pending.region)]
+            return await signer.presign_put(staging_key(pending.digest, pending.batch_id), self.settings.put_url_ttl)
         grant = PutGrant(pending.digest, pending.batch_id, pending.size, int(pending.expires), pending.region)
         query = put_query(self.settings.secret, grant)
         return f"{with_explicit_port(self.settings.proxy_put_base)}/upload/put/sha512/{pending.digest}?{query}"
@@ -263,7 +261,7 @@ class Uploads:
         store = self._region_store(grant.region)
         try:
             await store.write_stream(key, hashed(), grant.size)
-        except ValueError as exc:
+        except LengthMismatch as exc:
             await store.delete(key)
             raise RejectedBytes(f"Upload length does not match the announced size ({exc})") from None
         except PutBodyStalled as exc:
@@ -290,7 +288,7 @@ class Uploads:
     async def _pending_uploads(self, digest: str) -> list[PendingUpload]:
         pending = []
         async for key in self.store.list_keys(staging_prefix(digest)):
-            if not key.endswith(".json"):
+            if not is_pending_key(key):
                 continue
             data = await self.store.read(key)
             try:
@@ -381,7 +379,8 @@ class Uploads:
             await self._discard(upload)
             raise _size_mismatch(upload, copy.size)
         try:
-            actual = await sha512_of(await store.open_range(verifying))
+            async with await store.open_range(verifying) as chunks:
+                actual = await sha512_of(chunks)
         except ObjectNotFound:
             return False
         if actual != digest:

@@ -14,7 +14,15 @@ import pytest
 from botocore.retries.standard import ExponentialBackoff
 from yarl import URL
 
-from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreUnavailable
+from proxy.storage import (
+    LengthMismatch,
+    ObjectNotFound,
+    ObjectStore,
+    PreconditionFailed,
+    StoreUnavailable,
+    keeps_tags,
+    signs_urls,
+)
 from proxy.storage.local import LocalStore
 from proxy.storage.s3 import MULTIPART_PART_SIZE, S3Store
 from tests.conftest import BUCKET, free_port
@@ -115,7 +123,7 @@ async def test_write_stream_of_exact_size_stores_the_bytes(store: ObjectStore, s
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["small", "multipart"])
 async def test_write_stream_with_too_many_bytes_fails_and_leaves_nothing(store: ObjectStore, size: int) -> None:
-    with pytest.raises(ValueError, match="more bytes"):
+    with pytest.raises(LengthMismatch, match="more bytes"):
         await store.write_stream("uploads/d/1", chunked(pattern(size + 1)), size)
     assert await store.head("uploads/d/1") is None
     assert await keys(store) == []
@@ -123,7 +131,7 @@ async def test_write_stream_with_too_many_bytes_fails_and_leaves_nothing(store: 
 
 @pytest.mark.parametrize("size", [SMALL, LARGE], ids=["small", "multipart"])
 async def test_write_stream_with_too_few_bytes_fails_and_leaves_nothing(store: ObjectStore, size: int) -> None:
-    with pytest.raises(ValueError, match="fewer bytes"):
+    with pytest.raises(LengthMismatch, match="fewer bytes"):
         await store.write_stream("uploads/d/1", chunked(pattern(size - 1)), size)
     assert await store.head("uploads/d/1") is None
     assert await keys(store) == []
@@ -352,16 +360,18 @@ async def test_ping_succeeds_on_a_reachable_store(store: ObjectStore) -> None:
 
 
 @pytest.mark.parametrize("store_kind", ["local"])
-async def test_local_store_has_no_presigned_urls(store: ObjectStore) -> None:
-    await store.write("sha512/d", b"bytes")
-    assert await store.presign_get("sha512/d", 300) is None
+async def test_local_store_keeps_tags_but_signs_no_urls(store: ObjectStore) -> None:
+    assert keeps_tags(store)
+    assert not signs_urls(store)
+    assert not hasattr(store, "presign_get")
 
 
 @pytest.mark.parametrize("store_kind", ["s3"])
 async def test_s3_presigned_get_url_serves_the_bytes_without_credentials(store: ObjectStore) -> None:
     await store.write("sha512/d", b"artifact bytes")
+    assert signs_urls(store)
+    assert keeps_tags(store)
     url = await store.presign_get("sha512/d", 300)
-    assert url is not None
     async with aiohttp.ClientSession() as session, session.get(URL(url, encoded=True)) as response:
         assert response.status == 200
         assert await response.read() == b"artifact bytes"

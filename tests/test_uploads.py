@@ -25,7 +25,7 @@ from manifests import parse_upload_request
 from proxy import uploads as proxy_uploads
 from proxy.http.context import UPLOADS
 from proxy.keys import artifact_key, batch_key, pending_key, staging_key
-from proxy.storage import PreconditionFailed
+from proxy.storage import ByteStream, PreconditionFailed
 from proxy.storage.local import LocalStore
 from proxy.tokens import PutGrant, put_query
 from proxy.uploads import with_explicit_port
@@ -540,7 +540,7 @@ async def test_bytes_swapped_back_after_hashing_are_never_committed(
     staged = staging_key(digest, batch_of(put_url))
     original = proxy.store.open_range
 
-    async def good_bytes_while_hashing(key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def good_bytes_while_hashing(key: str, start: int = 0, end: int | None = None) -> ByteStream:
         await proxy.store.write(staged, DATA, "application/octet-stream")
         chunks = await original(key, start, end)
 
@@ -549,7 +549,7 @@ async def test_bytes_swapped_back_after_hashing_are_never_committed(
                 yield chunk
             await proxy.store.write(staged, OTHER, "application/octet-stream")
 
-        return then_swap_back()
+        return ByteStream(then_swap_back())  # type: ignore[arg-type]
 
     monkeypatch.setattr(proxy.store, "open_range", good_bytes_while_hashing)
 

@@ -18,7 +18,7 @@ from proxy.commands.layout import artifact_holdings, index_digest, list_keys
 from proxy.commands.progress import Progress
 from proxy.concurrency import for_each
 from proxy.journal import JOURNAL_PREFIX, RETENTION_SECONDS, position_at
-from proxy.keys import BATCHES_PREFIX, INDEX_PREFIX, batch_key
+from proxy.keys import BATCHES_PREFIX, INDEX_PREFIX, batch_id_of_key, batch_key
 from proxy.storage import ObjectStore, PreconditionFailed
 
 SNAPSHOT_ATTEMPTS = 3
@@ -26,8 +26,7 @@ SNAPSHOT_ATTEMPTS = 3
 
 def batch_id_of(key: str) -> int | None:
     """The id of a listed batch record's key, or None for a key that is not one."""
-    name = key.removeprefix(BATCHES_PREFIX).removesuffix(".json")
-    return int(name) if name.isdigit() and batch_key(int(name)) == key else None
+    return batch_id_of_key(key)
 
 
 def _summary(state: CatalogState) -> str:

@@ -1,7 +1,6 @@
 """`tooltool-proxy index show|set-visibility|delete|lint`: index objects, edited in the store."""
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass, replace
 
@@ -124,7 +123,7 @@ async def delete(context: AdminContext, digest: str, dry_run: bool) -> int:
         # Search catalogs learn of it as a file without instances, what batch records that
         # still name it make of it on a rebuild.
         gone = replace(found.effective, instances=())
-        await context.index.journal.append("file", json.loads(gone.to_json()))
+        await context.index.journal.append_entry(gone)
     for what in doomed:
         print(f"deleted {what}")
     return 0

@@ -7,20 +7,17 @@ digest (None for a key that is not one of ours), and listings per store.
 import asyncio
 from collections.abc import Iterable
 
-from manifests import is_valid_digest
-from proxy.keys import ARTIFACT_PREFIX, INDEX_PREFIX, artifact_key, index_key
+from proxy.keys import ARTIFACT_PREFIX, artifact_key, digest_of_artifact_key, digest_of_index_key
 from proxy.storage import ObjectStore
 from proxy.stores import Stores
 
 
 def artifact_digest(key: str) -> str | None:
-    digest = key.removeprefix(ARTIFACT_PREFIX)
-    return digest if is_valid_digest(digest) and key == artifact_key(digest) else None
+    return digest_of_artifact_key(key)
 
 
 def index_digest(key: str) -> str | None:
-    digest = key.removeprefix(INDEX_PREFIX).removesuffix(".json")
-    return digest if is_valid_digest(digest) and key == index_key(digest) else None
+    return digest_of_index_key(key)
 
 
 def named_stores(stores: Stores) -> list[tuple[str, ObjectStore]]:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from manifests import IndexEntry, PendingUpload, ValidationError, is_valid_digest
+from manifests import IndexEntry, PendingUpload, ValidationError
 from proxy.catalog import Catalog, CatalogState
 from proxy.commands.admin import AdminContext, run_admin, selected_regions
 from proxy.commands.catalog_cmds import batch_id_of
@@ -23,11 +23,10 @@ from proxy.keys import (
     REPLAY_PREFIX,
     UPLOADS_PREFIX,
     batch_key,
-    is_verifying_key,
     pending_key,
     quarantine_key,
     replay_marker_time,
-    staging_key,
+    upload_of_key,
 )
 from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
 from proxy.uploads import sha512_of
@@ -36,7 +35,6 @@ VERIFY_CONCURRENCY = 4
 GC_CONCURRENCY = 8
 _DURATION = re.compile(r"([0-9]+)([smhd])")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_BATCH_ID = re.compile(r"[0-9]+")
 # A replay marker matters only within the Hawk clock-skew window (60 s); an hour is far past it.
 REPLAY_MARKER_LIFETIME_SECONDS = 3600
 
@@ -91,7 +89,8 @@ async def verify_object(
     if info is None:
         return 0  # deleted since the listing
     try:
-        actual = await sha512_of(await store.open_range(key))
+        async with await store.open_range(key) as chunks:
+            actual = await sha512_of(chunks)
     except ObjectNotFound:
         return 0
     tally.checked += 1
@@ -145,18 +144,7 @@ def parse_duration(text: str) -> float:
 
 def upload_of(key: str) -> tuple[str, int] | None:
     """(digest, batch id) of a staged upload, its `.verifying` copy or its pending record."""
-    parts = key.split("/")
-    if len(parts) != 3 or not is_valid_digest(parts[1]):
-        return None
-    digest, batch = parts[1], parts[2].split(".", 1)[0]
-    if not _BATCH_ID.fullmatch(batch):
-        return None
-    batch_id = int(batch)
-    if key not in (staging_key(digest, batch_id), pending_key(digest, batch_id)) and not is_verifying_key(
-        key, digest, batch_id
-    ):
-        return None
-    return digest, batch_id
+    return upload_of_key(key)
 
 
 @dataclass

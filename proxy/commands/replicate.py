@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 from manifests import IndexEntry, ValidationError
@@ -22,7 +22,7 @@ from proxy.commands.maintenance import update_instances
 from proxy.commands.progress import Progress, format_bytes
 from proxy.concurrency import for_each
 from proxy.keys import INDEX_PREFIX, artifact_key, verifying_key
-from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
+from proxy.storage import LengthMismatch, ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
 from proxy.uploads import HASH_OFF_LOOP_BYTES, new_batch_id
 
 REPLICATE_CONCURRENCY = 4
@@ -32,7 +32,7 @@ class CopyRefused(Exception):
     """The source's bytes cannot be copied as they are; str() says why."""
 
 
-async def hashing(chunks: AsyncIterator[bytes], digest: "hashlib._Hash") -> AsyncIterator[bytes]:
+async def hashing(chunks: AsyncIterable[bytes], digest: "hashlib._Hash") -> AsyncIterator[bytes]:
     async for chunk in chunks:
         if len(chunk) >= HASH_OFF_LOOP_BYTES:
             await asyncio.to_thread(digest.update, chunk)
@@ -56,12 +56,12 @@ async def copy_verified(
         if hasher.hexdigest() != digest:
             raise CopyRefused("the source's bytes do not hash to their name")
         await destination.copy_if_unchanged(private, artifact_key(digest), copy.etag, copy.size, tags=tags)
-    except ValueError:
+    except LengthMismatch:
         raise CopyRefused(f"the source does not hold the {size} bytes its index entry says") from None
     except PreconditionFailed:
         raise CopyRefused("the copy changed before it was committed") from None
     finally:
-        await chunks.aclose()  # type: ignore[attr-defined]
+        await chunks.aclose()
         await destination.delete(private)
 
 

@@ -1,6 +1,5 @@
 """GET/HEAD /sha512/<digest>: redirect to a signed URL, or stream the bytes."""
 
-import contextlib
 import functools
 import html
 import logging
@@ -41,11 +40,10 @@ def _redirect(url: str) -> web.Response:
 async def download(request: web.Request) -> web.StreamResponse:
     identity = await identify(request)
     digest = request.match_info["digest"]
-    file = await request.app[DOWNLOADS].authorize(digest, identity, request.query.get("region"))
-    if not request.app[CONFIG].streams_downloads:
-        url = await request.app[DOWNLOADS].signed_url(file)
-        if url is not None:
-            return _redirect(url)
+    downloads = request.app[DOWNLOADS]
+    file = await downloads.authorize(digest, identity, request.query.get("region"))
+    if downloads.redirects:
+        return _redirect(await downloads.signed_url(file))
     return await _stream(request, file)
 
 
@@ -82,7 +80,7 @@ async def _stream(request: web.Request, file: Authorized) -> web.StreamResponse:
         # The index lists instances but the bytes are gone (deleted behind the proxy's back).
         log.warning("indexed file has no bytes", extra={"key": artifact_key(entry.digest)})
         raise NotFound() from None
-    try:
+    async with chunks:
         await response.prepare(request)
         try:
             async for chunk in chunks:
@@ -95,7 +93,4 @@ async def _stream(request: web.Request, file: Authorized) -> web.StreamResponse:
                 request.transport.abort()
             return response
         await response.write_eof()
-    finally:
-        with contextlib.suppress(Exception):
-            await chunks.aclose()  # type: ignore[attr-defined]
     return response

@@ -6,12 +6,17 @@ endpoint) and `LocalStore` (a directory, the embedded default). One contract tes
 
 Every backend failure that is the store's fault (unreachable, 5xx, timeouts) is raised as
 StoreUnavailable, which the web layer answers with 503 + Retry-After.
+
+What only some stores can do (sign URLs, keep tags, conditional writes that hold across
+processes) is not here but in proxy/storage/capabilities.py, as interfaces a store declares.
 """
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
+from types import TracebackType
 
 CHUNK_SIZE = 1024 * 1024
 
@@ -36,6 +41,10 @@ class ObjectNotFound(StoreError):
     """The key does not exist."""
 
 
+class LengthMismatch(StoreError):
+    """`write_stream` received more or fewer bytes than announced; nothing was stored."""
+
+
 class PreconditionFailed(StoreError):
     """A conditional operation found the object changed (its ETag differs), or a
     create-if-absent found it present. Never a silent overwrite."""
@@ -56,11 +65,44 @@ class Versioned:
     etag: str
 
 
+class ByteStream:
+    """The bytes of an open range read, which hold a file or a connection until closed.
+
+    Iterate it (`async for chunk in stream`) inside `async with stream:`, or `aclose()` it: a
+    stream that is not exhausted must be closed.
+    """
+
+    __slots__ = ("_chunks",)
+
+    def __init__(self, chunks: AsyncGenerator[bytes, None]) -> None:
+        self._chunks = chunks
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._chunks  # `async for` costs nothing over the generator itself
+
+    async def __anext__(self) -> bytes:
+        return await self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        await self._chunks.aclose()
+
+    async def __aenter__(self) -> "ByteStream":
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        # Closing a broken connection may fail again; the reader has what it read (or its error).
+        with contextlib.suppress(Exception):
+            await self.aclose()
+
+
 class ObjectStore(ABC):
     """Keys are '/'-separated strings such as `sha512/<digest>`; values are bytes."""
 
     region: str
-    # Set by proxy.storage.cas.probe_conditional_writes on a store that ignores conditions.
+    # Set by proxy.storage.cas.probe_conditional_writes on a store whose conditions cannot be
+    # trusted (not declared, or found ignored): every compare-and-swap of this process takes it.
     serialised_writes: asyncio.Lock | None = None
 
     @abstractmethod
@@ -95,13 +137,14 @@ class ObjectStore(ABC):
 
     @abstractmethod
     async def write_stream(self, key: str, chunks: AsyncIterator[bytes], size: int) -> ObjectInfo:
-        """Store exactly `size` bytes from `chunks` (raises ValueError on a length mismatch)."""
+        """Store exactly `size` bytes from `chunks` (raises LengthMismatch, storing nothing, when
+        more or fewer arrive)."""
 
     @abstractmethod
-    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> ByteStream:
         """Open bytes start..end (inclusive; None = to the end). Raises ObjectNotFound now, not later.
 
-        The caller must exhaust or `aclose()` the returned iterator.
+        The caller must close the stream (`async with`), whether it read it all or not.
         """
 
     @abstractmethod
@@ -124,31 +167,9 @@ class ObjectStore(ABC):
         Raises PreconditionFailed when it changed, ObjectNotFound when it is gone.
         """
 
-    async def get_tags(self, key: str) -> dict[str, str] | None:
-        """The object's tags ({} when it has none), or None if it does not exist.
-
-        Both backends keep tags; TOOLTOOL_INDEX=tags needs them (a store without raises).
-        """
-        raise NotImplementedError(f"{type(self).__name__} keeps no object tags")
-
-    async def put_tags(self, key: str, tags: dict[str, str]) -> None:
-        """Replace the object's tags. Raises ObjectNotFound when it does not exist.
-
-        Writing an object (write, write_stream, a copy) replaces its tags too, as on S3.
-        """
-        raise NotImplementedError(f"{type(self).__name__} keeps no object tags")
-
     @abstractmethod
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers (used by /__heartbeat__)."""
-
-    async def presign_get(self, key: str, expires_in: int) -> str | None:
-        """A URL anyone can GET the object from for `expires_in` seconds, or None if unsupported."""
-        return None
-
-    async def presign_put(self, key: str, expires_in: int) -> str | None:
-        """A URL a client can PUT the object to for `expires_in` seconds, or None if unsupported."""
-        return None
 
     async def close(self) -> None:  # noqa: B027 - most stores hold nothing to release
         """Release connections."""

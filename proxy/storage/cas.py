@@ -6,9 +6,11 @@ writes them only if the object still has that ETag (or, for a new object, only i
 absent). When another writer got there first the write fails, and the loop reads again and
 merges again, a bounded number of times.
 
-Some S3-compatible servers accept If-Match / If-None-Match and overwrite anyway.
-`probe_conditional_writes` finds out at start-up; on such a store this process serialises
-its own read-modify-writes (`ObjectStore.serialised_writes`), which protects one replica only.
+A store declares that its conditions hold (capabilities.ConditionalWrites), but some
+S3-compatible servers accept If-Match / If-None-Match and overwrite anyway.
+`probe_conditional_writes` checks the claim at start-up; on a store that does not declare it,
+or whose claim fails, this process serialises its own read-modify-writes
+(`ObjectStore.serialised_writes`), which protects one replica only.
 """
 
 import asyncio
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 
 from proxy.keys import probe_key
 from proxy.storage.base import ObjectStore, PreconditionFailed, StoreUnavailable, Versioned
+from proxy.storage.capabilities import declares_conditional_writes
 
 log = logging.getLogger("tooltool.store")
 
@@ -28,6 +31,11 @@ CAS_ATTEMPTS = 20
 CONDITIONS_IGNORED_WARNING = (
     "the object store ignores conditional writes (If-None-Match); this replica serialises its own "
     "writes, so run only one replica on this store"
+)
+
+CONDITIONS_UNDECLARED_WARNING = (
+    "the object store does not declare conditional writes; this replica serialises its own writes, so run "
+    "only one replica on this store"
 )
 
 CONDITIONS_UNCHECKED_WARNING = (
@@ -80,9 +88,13 @@ async def probe_conditional_writes(store: ObjectStore) -> str | None:
     """None when the store refuses a second create-if-absent of one key, as it must; otherwise
     the warning to show operators (logged here).
 
-    On a store that ignores conditions, or that could not be asked, `store.serialised_writes`
-    becomes a lock that every compare-and-swap of this process takes.
+    On a store that ignores conditions, does not declare them, or could not be asked,
+    `store.serialised_writes` becomes a lock that every compare-and-swap of this process takes.
     """
+    if not declares_conditional_writes(store):
+        log.warning(CONDITIONS_UNDECLARED_WARNING)
+        store.serialised_writes = asyncio.Lock()
+        return CONDITIONS_UNDECLARED_WARNING
     key = probe_key(secrets.token_hex(8))
     try:
         await store.write(key, b"first", "text/plain", if_absent=True)

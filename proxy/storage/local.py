@@ -26,6 +26,8 @@ from typing import BinaryIO
 
 from proxy.storage.base import (
     CHUNK_SIZE,
+    ByteStream,
+    LengthMismatch,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
@@ -33,6 +35,7 @@ from proxy.storage.base import (
     StoreUnavailable,
     Versioned,
 )
+from proxy.storage.capabilities import ConditionalWrites, KeepsTags
 
 _TMP_PREFIX = ".tmp-"
 _TAGS_DIR = ".tags"
@@ -45,7 +48,9 @@ def _etag(stat: os.stat_result) -> str:
     return f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"'
 
 
-class LocalStore(ObjectStore):
+class LocalStore(ObjectStore, KeepsTags, ConditionalWrites):
+    """Keeps tags; signs no URLs (its bytes are reachable only through the proxy)."""
+
     def __init__(self, root: Path | str, region: str = "local") -> None:
         self.root = Path(root).absolute()
         self.region = region
@@ -165,10 +170,10 @@ class LocalStore(ObjectStore):
             async for chunk in chunks:
                 received += len(chunk)
                 if received > size:
-                    raise ValueError("more bytes than announced")
+                    raise LengthMismatch("more bytes than announced")
                 await asyncio.to_thread(file.write, chunk)
             if received != size:
-                raise ValueError("fewer bytes than announced")
+                raise LengthMismatch("fewer bytes than announced")
             await asyncio.to_thread(file.close)
             await asyncio.to_thread(self._drop_tags, path)
             await asyncio.to_thread(os.replace, tmp, path)
@@ -181,14 +186,14 @@ class LocalStore(ObjectStore):
         assert info is not None
         return info
 
-    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> ByteStream:
         try:
             file: BinaryIO = await asyncio.to_thread(open, self._path(key), "rb")
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise ObjectNotFound(key) from None
         except OSError as exc:
             raise StoreUnavailable(f"local store: {exc.strerror}") from exc
-        return self._iterate_file(file, start, end)
+        return ByteStream(self._iterate_file(file, start, end))
 
     async def _iterate_file(self, file: BinaryIO, start: int, end: int | None) -> AsyncGenerator[bytes, None]:
         try:

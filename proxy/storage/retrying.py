@@ -6,6 +6,10 @@ StoreUnavailable (5xx, throttling, timeouts, dropped connections) is tried again
 jitter backoff until TOOLTOOL_STORE_RETRY_DEADLINE seconds have passed since it started; only
 then does the error reach the handler (503 + Retry-After). A streamed read that loses its
 connection resumes with a range read from the next byte, so the client never notices.
+
+`RetryingStore(inner, deadline)` provides exactly the capabilities `inner` provides: it is an
+instance of the subclass that adds SignsURLs and/or KeepsTags when, and only when, `inner` has
+them (proxy/storage/capabilities.py).
 """
 
 import asyncio
@@ -15,9 +19,18 @@ import logging
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from proxy.storage.base import ObjectInfo, ObjectStore, PreconditionFailed, StoreUnavailable, Versioned
+from proxy.storage.base import ByteStream, ObjectInfo, ObjectStore, PreconditionFailed, StoreUnavailable, Versioned
+from proxy.storage.capabilities import (
+    KEEPS_TAGS_METHODS,
+    SIGNS_URLS_METHODS,
+    KeepsTags,
+    SignsURLs,
+    declares_conditional_writes,
+    keeps_tags,
+    signs_urls,
+)
 
 log = logging.getLogger("tooltool.store")
 
@@ -28,14 +41,29 @@ MAX_BACKOFF_SECONDS = 1.0
 MIN_ATTEMPT_SECONDS = 5.0
 
 
+_CAPABILITY_METHODS = frozenset(SIGNS_URLS_METHODS + KEEPS_TAGS_METHODS)
+
+
 class RetryingStore(ObjectStore):
+    def __new__(cls, inner: ObjectStore, deadline: float) -> "RetryingStore":
+        if cls is RetryingStore:
+            cls = _RETRYING_CLASSES[signs_urls(inner), keeps_tags(inner)]
+        return super().__new__(cls)
+
     def __init__(self, inner: ObjectStore, deadline: float) -> None:
         self.inner = inner
         self.region = inner.region
         self.deadline = deadline
 
+    @property
+    def honours_conditions(self) -> bool:
+        return declares_conditional_writes(self.inner)
+
     def __getattr__(self, name: str) -> Any:
         # Attributes of the real store that are not part of the interface (a LocalStore's root).
+        # Capabilities are forwarded only by the subclasses that declare them.
+        if name in _CAPABILITY_METHODS:
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     async def _retry(self, what: str, call: Callable[[], Awaitable[T]], *, bounded: bool = True) -> T:
@@ -104,13 +132,11 @@ class RetryingStore(ObjectStore):
     async def write_stream(self, key: str, chunks: AsyncIterator[bytes], size: int) -> ObjectInfo:
         return await self.inner.write_stream(key, chunks, size)  # the chunks cannot be replayed
 
-    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> ByteStream:
         chunks = await self._retry("open_range", lambda: self.inner.open_range(key, start, end))
-        return self._resuming(key, chunks, start, end)
+        return ByteStream(self._resuming(key, chunks, start, end))
 
-    async def _resuming(
-        self, key: str, chunks: AsyncIterator[bytes], start: int, end: int | None
-    ) -> AsyncGenerator[bytes, None]:
+    async def _resuming(self, key: str, chunks: ByteStream, start: int, end: int | None) -> AsyncGenerator[bytes, None]:
         position = start
         # A stream that breaks again and again without a byte of progress gives up once the
         # deadline has passed since it stopped moving (every re-open would succeed for ever).
@@ -165,26 +191,46 @@ class RetryingStore(ObjectStore):
         copy = functools.partial(self.inner.copy_if_unchanged, source, destination, etag, size, tags)
         await self._retry("copy", copy, bounded=False)
 
-    async def get_tags(self, key: str) -> dict[str, str] | None:
-        return await self._retry("get_tags", lambda: self.inner.get_tags(key))
-
-    async def put_tags(self, key: str, tags: dict[str, str]) -> None:
-        await self._retry("put_tags", lambda: self.inner.put_tags(key, tags))
-
     async def ping(self) -> None:
         await self.inner.ping()  # the heartbeat reports the store as it is, at once
-
-    async def presign_get(self, key: str, expires_in: int) -> str | None:
-        return await self.inner.presign_get(key, expires_in)
-
-    async def presign_put(self, key: str, expires_in: int) -> str | None:
-        return await self.inner.presign_put(key, expires_in)
 
     async def close(self) -> None:
         await self.inner.close()
 
 
-async def _close(chunks: AsyncIterator[bytes]) -> None:
+class _RetryingTagKeeper(RetryingStore, KeepsTags):
+    async def get_tags(self, key: str) -> dict[str, str] | None:
+        tagged = cast(KeepsTags, self.inner)
+        return await self._retry("get_tags", lambda: tagged.get_tags(key))
+
+    async def put_tags(self, key: str, tags: dict[str, str]) -> None:
+        tagged = cast(KeepsTags, self.inner)
+        await self._retry("put_tags", lambda: tagged.put_tags(key, tags))
+
+
+class _RetryingSigner(RetryingStore, SignsURLs):
+    # Signing is computed locally (no request to retry).
+    async def presign_get(self, key: str, expires_in: int) -> str:
+        return await cast(SignsURLs, self.inner).presign_get(key, expires_in)
+
+    async def presign_put(self, key: str, expires_in: int) -> str:
+        return await cast(SignsURLs, self.inner).presign_put(key, expires_in)
+
+
+class _RetryingSignerAndTagKeeper(_RetryingSigner, _RetryingTagKeeper):
+    pass
+
+
+# (signs URLs, keeps tags) of the wrapped store -> the class of its wrapper.
+_RETRYING_CLASSES: dict[tuple[bool, bool], type[RetryingStore]] = {
+    (False, False): RetryingStore,
+    (False, True): _RetryingTagKeeper,
+    (True, False): _RetryingSigner,
+    (True, True): _RetryingSignerAndTagKeeper,
+}
+
+
+async def _close(chunks: AsyncIterator[bytes] | ByteStream) -> None:
     aclose = getattr(chunks, "aclose", None)
     if aclose is not None:
         with contextlib.suppress(Exception):  # closing a broken connection may fail again

@@ -13,6 +13,8 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from proxy.storage.base import (
     CHUNK_SIZE,
+    ByteStream,
+    LengthMismatch,
     ObjectInfo,
     ObjectNotFound,
     ObjectStore,
@@ -20,6 +22,7 @@ from proxy.storage.base import (
     StoreUnavailable,
     Versioned,
 )
+from proxy.storage.capabilities import ConditionalWrites, KeepsTags, SignsURLs
 
 # botocore's debug logs print canonical requests, signatures and presigned URLs; keep them out.
 for _noisy in ("botocore", "aiobotocore"):
@@ -58,7 +61,7 @@ def _translate_errors(key: str) -> Any:
         raise StoreUnavailable(f"S3 is unreachable ({type(exc).__name__})", transient=transient) from exc
 
 
-class S3Store(ObjectStore):
+class S3Store(ObjectStore, SignsURLs, KeepsTags, ConditionalWrites):
     def __init__(self, client: Any, bucket: str, prefix: str, region: str) -> None:
         self._client = client
         self.bucket = bucket
@@ -139,9 +142,9 @@ class S3Store(ObjectStore):
             async for chunk in chunks:
                 data += chunk
                 if len(data) > size:
-                    raise ValueError("more bytes than announced")
+                    raise LengthMismatch("more bytes than announced")
             if len(data) != size:
-                raise ValueError("fewer bytes than announced")
+                raise LengthMismatch("fewer bytes than announced")
             await self.write(key, bytes(data), "application/octet-stream")
             info = await self.head(key)
             assert info is not None
@@ -161,7 +164,7 @@ class S3Store(ObjectStore):
             async for chunk in chunks:
                 received += len(chunk)
                 if received > size:
-                    raise ValueError("more bytes than announced")
+                    raise LengthMismatch("more bytes than announced")
                 rest = memoryview(chunk)
                 while len(buffer) + len(rest) >= MULTIPART_PART_SIZE:
                     room = MULTIPART_PART_SIZE - len(buffer)
@@ -171,7 +174,7 @@ class S3Store(ObjectStore):
                     buffer.clear()
                 buffer += rest
             if received != size:
-                raise ValueError("fewer bytes than announced")
+                raise LengthMismatch("fewer bytes than announced")
             if buffer or not parts:
                 parts.append(await self._upload_part(key, upload_id, len(parts) + 1, bytes(buffer)))
             with _translate_errors(key):
@@ -193,13 +196,13 @@ class S3Store(ObjectStore):
             )
         return {"PartNumber": number, "ETag": response["ETag"]}
 
-    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+    async def open_range(self, key: str, start: int = 0, end: int | None = None) -> ByteStream:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": self._key(key)}
         if start or end is not None:
             kwargs["Range"] = f"bytes={start}-{'' if end is None else end}"
         with _translate_errors(key):
             response = await self._client.get_object(**kwargs)
-        return self._iterate_body(key, response["Body"])
+        return ByteStream(self._iterate_body(key, response["Body"]))
 
     async def _iterate_body(self, key: str, body: Any) -> AsyncGenerator[bytes, None]:
         try:
