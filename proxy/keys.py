@@ -35,6 +35,12 @@ def verifying_key(digest: str, batch_id: int, attempt: str) -> str:
     return f"uploads/{digest}/{batch_id}.verifying-{attempt}"
 
 
+def received_key(digest: str, batch_id: int) -> str:
+    """What the proxy's own PUT endpoint wrote to the staging key and hashed as it arrived (its
+    ETag and size). No put_url reaches it; without it, `upload/complete` hashes the staged bytes."""
+    return f"uploads/{digest}/{batch_id}.received"
+
+
 def is_verifying_key(key: str, digest: str, batch_id: int) -> bool:
     """A verifying copy of that upload, of any attempt (or of an older version's single key)."""
     base = f"uploads/{digest}/{batch_id}.verifying"

@@ -4,10 +4,18 @@ Uploaders only ever write to staging keys (`uploads/<digest>/<batch>`). `verify_
 copies the staged bytes (conditional on their ETag) to a key only the proxy writes, hashes that
 copy and commits exactly it to `sha512/<digest>`, so nothing becomes downloadable unless it
 hashes to its name, whatever the uploader does with its put_url meanwhile.
+
+Bytes that arrived through the proxy's own PUT endpoint are hashed once, as they arrive:
+`receive_put` lets the store finish the write only if they hash to the digest, then records the
+ETag and size of what it wrote under `received_key`, which no put_url reaches. `upload/complete`
+commits such bytes straight from the staging key, conditional on that recorded ETag, so bytes
+written there later by anyone (the ETag then differs: LocalStore's names a new inode, S3's is
+the content's MD5) are hashed again as above instead.
 """
 
 import asyncio
 import hashlib
+import json
 import logging
 import secrets
 import time
@@ -23,8 +31,10 @@ from proxy.auth import Identity
 from proxy.batches import BatchRecords
 from proxy.config import IndexMode
 from proxy.errors import HTTPProblem, bad_request, forbidden, not_found
+from proxy.hashing import hashed_blocks
+from proxy.hashing import sha512_of as sha512_of  # its home before proxy.hashing
 from proxy.index import FileIndex
-from proxy.keys import artifact_key, pending_key, staging_key, staging_prefix, verifying_key
+from proxy.keys import artifact_key, pending_key, received_key, staging_key, staging_prefix, verifying_key
 from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
 from proxy.storage.cas import ContendedWrite
 from proxy.stores import Stores
@@ -34,8 +44,6 @@ log = logging.getLogger("tooltool.uploads")
 
 RETRY_AFTER_SECONDS = 5
 BATCH_ID_ATTEMPTS = 5
-# Hashing runs in a worker thread (hashlib releases the GIL), so the event loop stays free.
-HASH_OFF_LOOP_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -65,16 +73,6 @@ def utc_timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-async def sha512_of(chunks: Any) -> str:
-    digest = hashlib.sha512()
-    async for chunk in chunks:
-        if len(chunk) >= HASH_OFF_LOOP_BYTES:
-            await asyncio.to_thread(digest.update, chunk)
-        else:
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 PUT_IN_PROGRESS_DETAIL = (
     "An upload to this URL is already in progress; send the file again once it has finished or failed."
 )
@@ -86,6 +84,14 @@ class PutBodyStalled(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(f"no bytes for {seconds:g} seconds")
         self.seconds = seconds
+
+
+class _WrongBytes(Exception):
+    """A proxied PUT's body, complete, does not hash to the digest: the store must not keep it."""
+
+
+def _received_record(staged: ObjectInfo, digest: str) -> bytes:
+    return json.dumps({"etag": staged.etag, "size": staged.size, "sha512": digest}, sort_keys=True).encode()
 
 
 def _size_mismatch(upload: PendingUpload, size: int) -> HTTPProblem:
@@ -213,26 +219,38 @@ class Uploads:
     async def _receive_put(self, grant: PutGrant, chunks: Any) -> None:
         digest = hashlib.sha512()
 
-        async def hashed() -> Any:
-            async for chunk in chunks:
-                digest.update(chunk)
-                yield chunk
+        async def verified() -> Any:
+            # Hashed in a worker thread while the store writes the previous block. The check
+            # comes before the stream ends, so the store never finishes a write of wrong bytes.
+            received = 0
+            async for block in hashed_blocks(chunks, digest):
+                received += len(block)
+                yield block
+            if received == grant.size and digest.hexdigest() != grant.digest:
+                raise _WrongBytes
 
         key = staging_key(grant.digest, grant.batch_id)
         store = self._region_store(grant.region)
         try:
-            await store.write_stream(key, hashed(), grant.size)
+            staged = await store.write_stream(key, verified(), grant.size)
         except ValueError as exc:
-            await store.delete(key)
+            await self._drop_staged(store, grant)
             raise bad_request(f"Upload length does not match the announced size ({exc})") from None
         except PutBodyStalled as exc:
-            await store.delete(key)
+            await self._drop_staged(store, grant)
             raise HTTPProblem(
                 408, f"The upload sent no bytes for {exc.seconds:g} seconds; send the file again."
             ) from None
-        if digest.hexdigest() != grant.digest:
-            await store.delete(key)
-            raise bad_request("The uploaded bytes do not hash to the digest of the upload URL")
+        except _WrongBytes:
+            await self._drop_staged(store, grant)
+            raise bad_request("The uploaded bytes do not hash to the digest of the upload URL") from None
+        # Written only now that the bytes under that ETag are known to hash to the digest; a
+        # crash before this line leaves no record, and upload/complete hashes them as before.
+        await store.write(received_key(grant.digest, grant.batch_id), _received_record(staged, grant.digest))
+
+    async def _drop_staged(self, store: ObjectStore, grant: PutGrant) -> None:
+        await store.delete(staging_key(grant.digest, grant.batch_id))
+        await store.delete(received_key(grant.digest, grant.batch_id))
 
     async def verify_and_commit(self, digest: str, identity: Identity) -> bool:
         """True once `sha512/<digest>` holds verified bytes; False while they have not arrived.
@@ -314,12 +332,18 @@ class Uploads:
         raise problem
 
     async def _commit_if_valid(self, upload: PendingUpload, staged: ObjectInfo) -> bool:
-        """Verify the staged bytes and commit them. This attempt hashes a copy under a key of its
-        own, which no uploader, other attempt or replica writes, and commits exactly that copy."""
+        """Verify the staged bytes and commit them. Bytes that receive_put recorded as hashed on
+        arrival are committed from the staging key while they keep the recorded ETag. Others are
+        copied to a key of this attempt's own, which no uploader, other attempt or replica
+        writes; that copy is hashed and exactly it is committed."""
         if staged.size != upload.size:
             await self._discard(upload)
             raise _size_mismatch(upload, staged.size)
         store = self._region_store(upload.region)
+        if await self._received_intact(upload, store, staged):
+            # receive_put hashed exactly these bytes as they arrived; the copy is conditional on
+            # their ETag, so different bytes staged since then fail it (and are hashed next time).
+            return await self._commit_verified(upload, store, staged)
         verifying = verifying_key(upload.digest, upload.batch_id, secrets.token_hex(8))
         try:
             try:
@@ -346,6 +370,29 @@ class Uploads:
         if actual != digest:
             await self._discard(upload)
             raise bad_request(f"The bytes uploaded for {upload.filename} do not hash to its sha512 digest")
+        return await self._commit_verified(upload, store, copy)
+
+    async def _received_intact(self, upload: PendingUpload, store: ObjectStore, staged: ObjectInfo) -> bool:
+        """Whether receive_put recorded that it wrote and hashed the object staged now (same ETag)."""
+        data = await store.read(received_key(upload.digest, upload.batch_id))
+        if data is None:
+            return False  # staged by a presigned PUT to the store, or by an older version
+        try:
+            record = json.loads(data)
+        except ValueError:
+            return False
+        return bool(
+            isinstance(record, dict)
+            and record.get("sha512") == upload.digest
+            and record.get("size") == staged.size
+            and isinstance(record.get("etag"), str)
+            and record["etag"] == staged.etag
+        )
+
+    async def _commit_verified(self, upload: PendingUpload, store: ObjectStore, copy: ObjectInfo) -> bool:
+        """Commit `copy` (bytes known to hash to the digest, while they keep its ETag) to
+        `sha512/<digest>` and record the instance; False when `copy` changed meanwhile."""
+        digest = upload.digest
 
         # A file the index already knows keeps its visibility (in tags mode: the tag its bytes
         # carry); only a new file takes the batch's. Bytes without an index object are not
@@ -361,7 +408,7 @@ class Uploads:
             # moment when sha512/<d> is visible with a tag the uploader chose.
             tags = self.index.commit_tags(visibility)
             try:
-                await store.copy_if_unchanged(verifying, artifact_key(digest), copy.etag, copy.size, tags=tags)
+                await store.copy_if_unchanged(copy.key, artifact_key(digest), copy.etag, copy.size, tags=tags)
             except (PreconditionFailed, ObjectNotFound):
                 return False
         # Otherwise the proxy committed these bytes before (only it writes sha512/): keep them.
@@ -405,6 +452,7 @@ class Uploads:
     async def _discard(self, upload: PendingUpload) -> None:
         store = self._region_store(upload.region)
         await store.delete(staging_key(upload.digest, upload.batch_id))
+        await store.delete(received_key(upload.digest, upload.batch_id))
         # Copies left by attempts that were killed mid-verification (any still hashing elsewhere
         # loses its copy and answers 409; the retry then finds the file stored).
         async for key in store.list_keys(verifying_key(upload.digest, upload.batch_id, "")):

@@ -16,6 +16,7 @@ from proxy.admin.common import AdminContext
 from proxy.admin.layout import artifact_digest, list_keys, named_stores
 from proxy.admin.progress import Progress, format_bytes
 from proxy.catalog import Catalog, CatalogState
+from proxy.hashing import sha512_of
 from proxy.journal import BATCH_DELETED
 from proxy.keys import (
     ARTIFACT_PREFIX,
@@ -26,11 +27,11 @@ from proxy.keys import (
     is_verifying_key,
     pending_key,
     quarantine_key,
+    received_key,
     replay_marker_time,
     staging_key,
 )
 from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
-from proxy.uploads import sha512_of
 
 VERIFY_CONCURRENCY = 4
 GC_CONCURRENCY = 8
@@ -152,9 +153,11 @@ def upload_of(key: str) -> tuple[str, int] | None:
     if not _BATCH_ID.fullmatch(batch):
         return None
     batch_id = int(batch)
-    if key not in (staging_key(digest, batch_id), pending_key(digest, batch_id)) and not is_verifying_key(
-        key, digest, batch_id
-    ):
+    if key not in (
+        staging_key(digest, batch_id),
+        pending_key(digest, batch_id),
+        received_key(digest, batch_id),
+    ) and not is_verifying_key(key, digest, batch_id):
         return None
     return digest, batch_id
 
