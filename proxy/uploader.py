@@ -17,7 +17,6 @@ every file was committed.
 import argparse
 import asyncio
 import calendar
-import hashlib
 import json
 import math
 import os
@@ -36,6 +35,7 @@ from yarl import URL
 from manifests import ManifestRecord, ValidationError, Visibility, parse_manifest
 from proxy.admin.command import add_command, command_error
 from proxy.admin.progress import Progress, format_bytes
+from proxy.hashing import hash_file
 
 DEFAULT_MANIFEST = "manifest.tt"
 DEFAULT_HOST = "tooltool.mozilla-releng.net"
@@ -134,7 +134,9 @@ def default_base_url(environ: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True)
-class LocalFile:
+class ManifestFile:
+    """A manifest record and the path of its file (in the manifest's directory)."""
+
     record: ManifestRecord
     path: Path
 
@@ -148,7 +150,7 @@ class LocalFile:
         return self.record.visibility
 
 
-def read_manifest(manifest: Path) -> list[LocalFile]:
+def read_manifest(manifest: Path) -> list[ManifestFile]:
     """The manifest's records, each with the path of its file (the manifest's directory holds them)."""
     try:
         text = manifest.read_text()
@@ -171,24 +173,11 @@ def read_manifest(manifest: Path) -> list[LocalFile]:
         if record.filename in names:
             raise command_error(f"{manifest} lists {record.filename} twice; a batch names each file once")
         names.add(record.filename)
-    return [LocalFile(record, manifest.parent / record.filename) for record in records]
+    return [ManifestFile(record, manifest.parent / record.filename) for record in records]
 
 
-def sha512_of_file(path: Path, on_read: Callable[[int], None]) -> str:
-    """The file's sha512, read in large chunks (hashlib releases the GIL: files hash in parallel)."""
-    digest = hashlib.sha512()
-    buffer = bytearray(CHUNK_BYTES)
-    view = memoryview(buffer)
-    with path.open("rb", buffering=0) as file:
-        while count := file.readinto(buffer):
-            digest.update(view[:count])
-            on_read(count)
-    return digest.hexdigest()
-
-
-async def mismatch(file: LocalFile, progress: Progress) -> str | None:
+async def mismatch(file: ManifestFile, progress: Progress) -> str | None:
     """Why the file on disk is not the one its manifest record describes, or None."""
-    loop = asyncio.get_running_loop()
     try:
         size = file.path.stat().st_size
     except OSError as exc:
@@ -197,11 +186,9 @@ async def mismatch(file: LocalFile, progress: Progress) -> str | None:
         progress.advance(file.record.size)
         return f"{file.path} has {size} bytes, the manifest says {file.record.size}; fix the manifest or the file"
 
-    def advance(count: int) -> None:
-        loop.call_soon_threadsafe(progress.advance, count)
-
     try:
-        actual = await asyncio.to_thread(sha512_of_file, file.path, advance)
+        # In a worker thread, in large reads: hashlib releases the GIL, so files hash in parallel.
+        actual = (await hash_file(file.path, progress.advance)).digest
     except OSError as exc:
         return f"cannot read {file.path} ({exc.strerror})"
     if actual != file.record.digest:
@@ -212,13 +199,13 @@ async def mismatch(file: LocalFile, progress: Progress) -> str | None:
     return None
 
 
-async def check_files(files: list[LocalFile], jobs: int) -> dict[str, str]:
+async def check_files(files: list[ManifestFile], jobs: int) -> dict[str, str]:
     """{filename: what is wrong} for the files that do not match their records."""
     limit = asyncio.Semaphore(jobs)
     problems: dict[str, str] = {}
     with Progress("upload: checking", sum(f.record.size for f in files), unit="byte") as progress:
 
-        async def check(file: LocalFile) -> None:
+        async def check(file: ManifestFile) -> None:
             async with limit:
                 problem = await mismatch(file, progress)
             if problem is not None:
@@ -355,7 +342,7 @@ async def file_chunks(path: Path, progress: Progress) -> AsyncIterator[bytes]:
         file.close()
 
 
-async def put_file(api: TooltoolAPI, file: LocalFile, put_url: str) -> str | None:
+async def put_file(api: TooltoolAPI, file: ManifestFile, put_url: str) -> str | None:
     """PUT the file as tooltool.py does; None once the target answered 200, else why not."""
     expires = put_url_expiry(put_url)
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(file.record.size)}
@@ -417,7 +404,7 @@ async def complete(api: TooltoolAPI, digest: str) -> str | None:
     return f"upload/complete still answered 409 after {waited:.0f} s of waiting; run the upload again"
 
 
-def batch_body(files: list[LocalFile], message: str) -> bytes:
+def batch_body(files: list[ManifestFile], message: str) -> bytes:
     return json.dumps(
         {
             "message": message,
@@ -434,7 +421,7 @@ def batch_body(files: list[LocalFile], message: str) -> bytes:
     ).encode()
 
 
-async def send_batch(api: TooltoolAPI, files: list[LocalFile], message: str, region: str | None) -> dict[str, Any]:
+async def send_batch(api: TooltoolAPI, files: list[ManifestFile], message: str, region: str | None) -> dict[str, Any]:
     """POST /upload; the batch the server answered. Raises UploadRefused (fix the credentials)
     or RuntimeError (the batch failed: one line of why)."""
     url = api.url("upload") + (f"?region={quote(region, safe='')}" if region else "")
@@ -464,7 +451,12 @@ async def send_batch(api: TooltoolAPI, files: list[LocalFile], message: str, reg
 
 
 async def upload_files(
-    api: TooltoolAPI, files: list[LocalFile], message: str, region: str | None, jobs: int, echo: Callable[[str], None]
+    api: TooltoolAPI,
+    files: list[ManifestFile],
+    message: str,
+    region: str | None,
+    jobs: int,
+    echo: Callable[[str], None],
 ) -> Outcome:
     """Everything after the check: the batch, then PUT and complete per file, `jobs` files at a time."""
     outcome = Outcome()
@@ -480,11 +472,11 @@ async def upload_files(
     # Two names for the same bytes: one PUT and one complete serve both.
     sent: dict[str, asyncio.Task[str | None]] = {}
 
-    async def put_and_complete(file: LocalFile, put_url: str) -> str | None:
+    async def put_and_complete(file: ManifestFile, put_url: str) -> str | None:
         async with limit:
             return await put_file(api, file, put_url) or await complete(api, file.record.digest)
 
-    async def upload_one(file: LocalFile) -> None:
+    async def upload_one(file: ManifestFile) -> None:
         put_url = batch["files"].get(file.name, {}).get("put_url")
         if not put_url:
             outcome.already_stored.append(file.name)
