@@ -17,6 +17,7 @@ every file was committed.
 import argparse
 import asyncio
 import calendar
+import importlib
 import json
 import math
 import os
@@ -25,17 +26,21 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
-
-import aiohttp
-import mohawk
-from yarl import URL
 
 from manifests import ManifestRecord, ValidationError, Visibility, parse_manifest
 from proxy.admin.command import add_command, command_error
 from proxy.admin.progress import Progress, format_bytes
 from proxy.hashing import hash_file
+
+if TYPE_CHECKING:
+    import aiohttp
+
+# The HTTP client (aiohttp, yarl, mohawk: about a third of a second to import) is imported only by
+# the functions that send requests: `upload --help` and a refused manifest never load it, and
+# `run_upload` loads it in a worker thread while the manifest check hashes the files.
+HTTP_CLIENT_MODULES = ("aiohttp", "yarl", "mohawk")
 
 DEFAULT_MANIFEST = "manifest.tt"
 DEFAULT_HOST = "tooltool.mozilla-releng.net"
@@ -53,7 +58,8 @@ BACKOFF_SECONDS = 1.0
 # Only these statuses of a PUT are worth sending the file again for (S3's SlowDown and
 # InternalError, a proxy's store failure).
 RETRIED_PUT_STATUSES = frozenset({500, 502, 503, 504})
-REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=600)
+SOCKET_CONNECT_TIMEOUT = 30
+SOCKET_READ_TIMEOUT = 600
 
 
 class UploadRefused(Exception):
@@ -75,6 +81,8 @@ class Credentials:
         """The Authorization header tooltool.py sends: a payload hash only with a body, no ext."""
         if self.bearer:
             return f"Bearer {self.bearer}"
+        import mohawk
+
         sender = mohawk.Sender(
             credentials={"id": self.client_id, "key": self.access_token, "algorithm": "sha256"},
             url=url,
@@ -242,6 +250,8 @@ def where(url: str) -> str:
 
 def describe(exc: BaseException) -> str:
     """A connection failure in a few words, never with the URL (it may carry a signature)."""
+    import aiohttp
+
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or type(exc.os_error).__name__})"
     if isinstance(exc, TimeoutError):
@@ -279,7 +289,7 @@ def put_url_expiry(put_url: str) -> float | None:
 class TooltoolAPI:
     """Signed requests to one tooltool server, with bounded retries of what is safe to repeat."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, credentials: Credentials | None) -> None:
+    def __init__(self, session: "aiohttp.ClientSession", base_url: str, credentials: Credentials | None) -> None:
         self.session = session
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.credentials = credentials
@@ -290,6 +300,8 @@ class TooltoolAPI:
 
     async def call(self, method: str, url: str, body: bytes | None = None) -> Answer:
         """One request, signed afresh (each Hawk nonce is used once)."""
+        from yarl import URL
+
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self.credentials is not None:
             headers["Authorization"] = self.credentials.authorization(method, url, body)
@@ -302,6 +314,8 @@ class TooltoolAPI:
     async def call_retrying(self, method: str, url: str, body: bytes | None = None, *, idempotent: bool) -> Answer:
         """Retry a 503 (after Retry-After) and a failed connection. A request that is not
         idempotent is sent again only when it never left (the connection was not made)."""
+        import aiohttp
+
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 answer = await self.call(method, url, body)
@@ -344,6 +358,9 @@ async def file_chunks(path: Path, progress: Progress) -> AsyncIterator[bytes]:
 
 async def put_file(api: TooltoolAPI, file: ManifestFile, put_url: str) -> str | None:
     """PUT the file as tooltool.py does; None once the target answered 200, else why not."""
+    import aiohttp
+    from yarl import URL
+
     expires = put_url_expiry(put_url)
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(file.record.size)}
     problem = ""
@@ -385,6 +402,8 @@ async def put_file(api: TooltoolAPI, file: ManifestFile, put_url: str) -> str | 
 
 async def complete(api: TooltoolAPI, digest: str) -> str | None:
     """Ask upload/complete until 202 (None); 409 waits X-Retry-After, as tooltool.py does, but not forever."""
+    import aiohttp
+
     url = api.url(f"upload/complete/sha512/{digest}")
     waited = 0.0
     for _ in range(COMPLETE_MAX_ASKS):
@@ -424,6 +443,8 @@ def batch_body(files: list[ManifestFile], message: str) -> bytes:
 async def send_batch(api: TooltoolAPI, files: list[ManifestFile], message: str, region: str | None) -> dict[str, Any]:
     """POST /upload; the batch the server answered. Raises UploadRefused (fix the credentials)
     or RuntimeError (the batch failed: one line of why)."""
+    import aiohttp
+
     url = api.url("upload") + (f"?region={quote(region, safe='')}" if region else "")
     try:
         answer = await api.call_retrying("POST", url, batch_body(files, message), idempotent=False)
@@ -501,6 +522,11 @@ def echo_line(line: str) -> None:
     print(line, flush=True)
 
 
+def load_http_client() -> None:
+    for name in HTTP_CLIENT_MODULES:
+        importlib.import_module(name)
+
+
 async def run_upload(
     manifest: Path,
     base_url: str,
@@ -512,15 +538,23 @@ async def run_upload(
 ) -> Outcome:
     """Check every file against the manifest, then upload them; nothing is sent unless all match."""
     files = read_manifest(manifest)
-    problems = await check_files(files, jobs)
+    # The imports hold the interpreter lock, the hashing releases it: on two cores they overlap.
+    loading = asyncio.ensure_future(asyncio.to_thread(load_http_client))
+    try:
+        problems = await check_files(files, jobs)
+    finally:
+        await loading
     if problems:
         for name, problem in problems.items():
             echo(f"failed {name}: {problem}")
         echo(f"nothing was sent: {len(problems)} of {len(files)} files do not match {manifest}")
         return Outcome(failed=problems)
+    import aiohttp
+
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=SOCKET_CONNECT_TIMEOUT, sock_read=SOCKET_READ_TIMEOUT)
     connector = aiohttp.TCPConnector(limit=max(jobs, 1) + 2)
     async with aiohttp.ClientSession(
-        timeout=REQUEST_TIMEOUT, connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+        timeout=timeout, connector=connector, cookie_jar=aiohttp.DummyCookieJar()
     ) as session:
         outcome = await upload_files(TooltoolAPI(session, base_url, credentials), files, message, region, jobs, echo)
     total = format_bytes(sum(f.record.size for f in files if f.name in outcome.uploaded))
