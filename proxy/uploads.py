@@ -35,7 +35,7 @@ from proxy.hashing import hashed_blocks
 from proxy.hashing import sha512_of as sha512_of  # its home before proxy.hashing
 from proxy.index import FileIndex
 from proxy.keys import artifact_key, pending_key, received_key, staging_key, staging_prefix, verifying_key
-from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
+from proxy.storage import ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
 from proxy.storage.cas import ContendedWrite
 from proxy.stores import Stores
 from proxy.tokens import PutGrant, put_query
@@ -244,9 +244,15 @@ class Uploads:
         except _WrongBytes:
             await self._drop_staged(store, grant)
             raise bad_request("The uploaded bytes do not hash to the digest of the upload URL") from None
-        # Written only now that the bytes under that ETag are known to hash to the digest; a
-        # crash before this line leaves no record, and upload/complete hashes them as before.
-        await store.write(received_key(grant.digest, grant.batch_id), _received_record(staged, grant.digest))
+        # Written only now that the bytes under that ETag are known to hash to the digest. Without
+        # it (a crash or a store failure here) upload/complete hashes them, as for a presigned PUT.
+        try:
+            await store.write(received_key(grant.digest, grant.batch_id), _received_record(staged, grant.digest))
+        except StoreError as exc:
+            log.warning(
+                "could not record the hash of a proxied PUT; upload/complete will hash the bytes again",
+                extra={"digest": grant.digest, "batch": grant.batch_id, "reason": str(exc)},
+            )
 
     async def _drop_staged(self, store: ObjectStore, grant: PutGrant) -> None:
         await store.delete(staging_key(grant.digest, grant.batch_id))

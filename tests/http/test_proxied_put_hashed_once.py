@@ -18,6 +18,7 @@ import pytest
 
 from proxy import uploads as proxy_uploads
 from proxy.keys import artifact_key, received_key, staging_key, staging_prefix
+from proxy.storage import StoreUnavailable
 from tests.conftest import UPLOADER, Proxy, ProxyFactory
 
 # Many pieces of a PUT, not a whole number of them; under 1 MiB, which aiohttp (the S3 client's
@@ -176,6 +177,31 @@ async def test_without_a_record_the_staged_bytes_are_hashed(proxied: Proxy, hash
     put_url = await start_upload(proxied, data)
     assert (await put(proxied, put_url, data))[0] == 200
     await proxied.store.delete(received_key(digest, batch_of(put_url)))
+
+    status, body = await complete(proxied, digest)
+
+    assert status == 202, body
+    assert hashes_in_complete == [digest]
+    assert await downloaded(proxied, digest) == (200, data)
+
+
+async def test_a_store_failure_writing_the_record_leaves_the_put_good_and_the_bytes_hashed_later(
+    proxied: Proxy, hashes_in_complete: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = os.urandom(SIZE)
+    digest = sha512(data)
+    put_url = await start_upload(proxied, data)
+    original = proxied.store.write
+
+    async def failing_for_the_record(key: str, *args: Any, **kwargs: Any) -> str:
+        if key == received_key(digest, batch_of(put_url)):
+            raise StoreUnavailable("injected: the store failed")
+        result: str = await original(key, *args, **kwargs)
+        return result
+
+    monkeypatch.setattr(proxied.store, "write", failing_for_the_record)
+    assert (await put(proxied, put_url, data))[0] == 200
+    assert await proxied.store.read(received_key(digest, batch_of(put_url))) is None
 
     status, body = await complete(proxied, digest)
 
