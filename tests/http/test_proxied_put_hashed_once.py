@@ -8,6 +8,7 @@ so no bytes become visible under `sha512/<d>` unless they hash to `<d>`.
 Every test runs on the local-directory store and on S3 (moto, with put_urls through the proxy).
 """
 
+import asyncio
 import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
@@ -24,6 +25,7 @@ from tests.conftest import UPLOADER, Proxy, ProxyFactory
 # Many pieces of a PUT, not a whole number of them; under 1 MiB, which aiohttp (the S3 client's
 # transport) refuses to send from one bytes object without a warning.
 SIZE = 1024 * 1024 - 5
+SHARED_UPLOAD_SECRET = "replicas-share-this-upload-secret"
 
 
 @pytest.fixture
@@ -208,3 +210,24 @@ async def test_a_store_failure_writing_the_record_leaves_the_put_good_and_the_by
     assert status == 202, body
     assert hashes_in_complete == [digest]
     assert await downloaded(proxied, digest) == (200, data)
+
+
+async def test_two_replicas_receiving_the_same_put_url_at_once_commit_the_uploaded_bytes(
+    make_proxy: ProxyFactory, store_kind: str
+) -> None:
+    """Each replica stages and records its own copy; whichever record survives, the commit copies
+    only an object with the recorded ETag, or hashes what is staged."""
+    through_proxy = {"upload_target": "proxy"} if store_kind == "s3" else {}
+    first = await make_proxy(upload_secret=SHARED_UPLOAD_SECRET, **through_proxy)
+    second = await make_proxy(upload_secret=SHARED_UPLOAD_SECRET, **through_proxy)
+    data = os.urandom(SIZE)
+    digest = sha512(data)
+    put_url = await start_upload(first, data)
+
+    answers = await asyncio.gather(put(first, put_url, data), put(second, put_url.replace(first.url, second.url), data))
+
+    assert [status for status, _ in answers] == [200, 200], answers
+    status, body = await complete(second, digest)
+    assert status == 202, body
+    assert await downloaded(first, digest) == (200, data)
+    assert [key async for key in first.store.list_keys(staging_prefix(digest))] == []
