@@ -55,7 +55,8 @@ def is_pending_key(key: str) -> bool:
 
 
 def upload_of_key(key: str) -> tuple[str, int] | None:
-    """(digest, batch id) of a staged upload, its verifying copies or its pending record."""
+    """(digest, batch id) of a staged upload, its verifying copies, the record of its hash on
+    arrival, or its pending record."""
     parts = key.split("/")
     if len(parts) != 3 or not key.startswith(UPLOADS_PREFIX) or not is_valid_digest(parts[1]):
         return None
@@ -63,7 +64,9 @@ def upload_of_key(key: str) -> tuple[str, int] | None:
     if not (batch.isascii() and batch.isdigit()):
         return None
     batch_id = int(batch)
-    if key in (staging_key(digest, batch_id), pending_key(digest, batch_id)) or is_verifying_key(key, digest, batch_id):
+    if key in (staging_key(digest, batch_id), pending_key(digest, batch_id), received_key(digest, batch_id)):
+        return digest, batch_id
+    if is_verifying_key(key, digest, batch_id):
         return digest, batch_id
     return None
 
@@ -72,6 +75,12 @@ def verifying_key(digest: str, batch_id: int, attempt: str) -> str:
     """One `upload/complete` attempt's private copy of the staged bytes while it hashes them:
     no put_url, other attempt or replica writes it."""
     return f"{staging_key(digest, batch_id)}.verifying-{attempt}"
+
+
+def received_key(digest: str, batch_id: int) -> str:
+    """What the proxy's own PUT endpoint wrote to the staging key and hashed as it arrived (its
+    ETag and size). No put_url reaches it; without it, `upload/complete` hashes the staged bytes."""
+    return f"{staging_key(digest, batch_id)}.received"
 
 
 def is_verifying_key(key: str, digest: str, batch_id: int) -> bool:

@@ -16,24 +16,29 @@ every file was committed.
 
 import asyncio
 import calendar
-import hashlib
+import importlib
 import json
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, quote, urljoin, urlsplit
-
-import aiohttp
-import mohawk
-from yarl import URL
 
 from manifests import ManifestRecord, ValidationError, Visibility, parse_manifest
 from proxy.commands.command import CommandError
 from proxy.commands.progress import Progress, format_bytes
 from proxy.concurrency import for_each
+from proxy.hashing import hash_file
+
+if TYPE_CHECKING:
+    import aiohttp
+
+# The HTTP client (aiohttp, yarl, mohawk: about a third of a second to import) is imported only by
+# the functions that send requests: `upload --help` and a refused manifest never load it, and
+# `run_upload` loads it in a worker thread while the manifest check hashes the files.
+HTTP_CLIENT_MODULES = ("aiohttp", "yarl", "mohawk")
 
 DEFAULT_MANIFEST = "manifest.tt"
 DEFAULT_HOST = "tooltool.mozilla-releng.net"
@@ -51,7 +56,8 @@ BACKOFF_SECONDS = 1.0
 # Only these statuses of a PUT are worth sending the file again for (S3's SlowDown and
 # InternalError, a proxy's store failure).
 RETRIED_PUT_STATUSES = frozenset({500, 502, 503, 504})
-REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=600)
+SOCKET_CONNECT_TIMEOUT = 30
+SOCKET_READ_TIMEOUT = 600
 
 
 class UploadRefused(Exception):
@@ -73,6 +79,8 @@ class Credentials:
         """The Authorization header tooltool.py sends: a payload hash only with a body, no ext."""
         if self.bearer:
             return f"Bearer {self.bearer}"
+        import mohawk
+
         sender = mohawk.Sender(
             credentials={"id": self.client_id, "key": self.access_token, "algorithm": "sha256"},
             url=url,
@@ -132,7 +140,9 @@ def default_base_url(environ: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True)
-class LocalFile:
+class ManifestFile:
+    """A manifest record and the path of its file (in the manifest's directory)."""
+
     record: ManifestRecord
     path: Path
 
@@ -146,7 +156,7 @@ class LocalFile:
         return self.record.visibility
 
 
-def read_manifest(manifest: Path) -> list[LocalFile]:
+def read_manifest(manifest: Path) -> list[ManifestFile]:
     """The manifest's records, each with the path of its file (the manifest's directory holds them)."""
     try:
         text = manifest.read_text()
@@ -169,24 +179,11 @@ def read_manifest(manifest: Path) -> list[LocalFile]:
         if record.filename in names:
             raise CommandError(f"{manifest} lists {record.filename} twice; a batch names each file once")
         names.add(record.filename)
-    return [LocalFile(record, manifest.parent / record.filename) for record in records]
+    return [ManifestFile(record, manifest.parent / record.filename) for record in records]
 
 
-def sha512_of_file(path: Path, on_read: Callable[[int], None]) -> str:
-    """The file's sha512, read in large chunks (hashlib releases the GIL: files hash in parallel)."""
-    digest = hashlib.sha512()
-    buffer = bytearray(CHUNK_BYTES)
-    view = memoryview(buffer)
-    with path.open("rb", buffering=0) as file:
-        while count := file.readinto(buffer):
-            digest.update(view[:count])
-            on_read(count)
-    return digest.hexdigest()
-
-
-async def mismatch(file: LocalFile, progress: Progress) -> str | None:
+async def mismatch(file: ManifestFile, progress: Progress) -> str | None:
     """Why the file on disk is not the one its manifest record describes, or None."""
-    loop = asyncio.get_running_loop()
     try:
         size = file.path.stat().st_size
     except OSError as exc:
@@ -195,11 +192,9 @@ async def mismatch(file: LocalFile, progress: Progress) -> str | None:
         progress.advance(file.record.size)
         return f"{file.path} has {size} bytes, the manifest says {file.record.size}; fix the manifest or the file"
 
-    def advance(count: int) -> None:
-        loop.call_soon_threadsafe(progress.advance, count)
-
     try:
-        actual = await asyncio.to_thread(sha512_of_file, file.path, advance)
+        # In a worker thread, in large reads: hashlib releases the GIL, so files hash in parallel.
+        actual = (await hash_file(file.path, progress.advance)).digest
     except OSError as exc:
         return f"cannot read {file.path} ({exc.strerror})"
     if actual != file.record.digest:
@@ -210,12 +205,12 @@ async def mismatch(file: LocalFile, progress: Progress) -> str | None:
     return None
 
 
-async def check_files(files: list[LocalFile], jobs: int) -> dict[str, str]:
+async def check_files(files: list[ManifestFile], jobs: int) -> dict[str, str]:
     """{filename: what is wrong} for the files that do not match their records."""
     problems: dict[str, str] = {}
     with Progress("upload: checking", sum(f.record.size for f in files), unit="byte") as progress:
 
-        async def check(file: LocalFile) -> None:
+        async def check(file: ManifestFile) -> None:
             problem = await mismatch(file, progress)
             if problem is not None:
                 problems[file.name] = problem
@@ -251,6 +246,8 @@ def where(url: str) -> str:
 
 def describe(exc: BaseException) -> str:
     """A connection failure in a few words, never with the URL (it may carry a signature)."""
+    import aiohttp
+
     if isinstance(exc, aiohttp.ClientConnectorError):
         return f"cannot connect to {exc.host}:{exc.port} ({exc.os_error.strerror or type(exc.os_error).__name__})"
     if isinstance(exc, TimeoutError):
@@ -288,7 +285,7 @@ def put_url_expiry(put_url: str) -> float | None:
 class TooltoolAPI:
     """Signed requests to one tooltool server, with bounded retries of what is safe to repeat."""
 
-    def __init__(self, session: aiohttp.ClientSession, base_url: str, credentials: Credentials | None) -> None:
+    def __init__(self, session: "aiohttp.ClientSession", base_url: str, credentials: Credentials | None) -> None:
         self.session = session
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.credentials = credentials
@@ -299,6 +296,8 @@ class TooltoolAPI:
 
     async def call(self, method: str, url: str, body: bytes | None = None) -> Answer:
         """One request, signed afresh (each Hawk nonce is used once)."""
+        from yarl import URL
+
         headers = {"Content-Type": "application/json"} if body is not None else {}
         if self.credentials is not None:
             headers["Authorization"] = self.credentials.authorization(method, url, body)
@@ -311,6 +310,8 @@ class TooltoolAPI:
     async def call_retrying(self, method: str, url: str, body: bytes | None = None, *, idempotent: bool) -> Answer:
         """Retry a 503 (after Retry-After) and a failed connection. A request that is not
         idempotent is sent again only when it never left (the connection was not made)."""
+        import aiohttp
+
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 answer = await self.call(method, url, body)
@@ -351,8 +352,11 @@ async def file_chunks(path: Path, progress: Progress) -> AsyncIterator[bytes]:
         file.close()
 
 
-async def put_file(api: TooltoolAPI, file: LocalFile, put_url: str) -> str | None:
+async def put_file(api: TooltoolAPI, file: ManifestFile, put_url: str) -> str | None:
     """PUT the file as tooltool.py does; None once the target answered 200, else why not."""
+    import aiohttp
+    from yarl import URL
+
     expires = put_url_expiry(put_url)
     headers = {"Content-Type": "application/octet-stream", "Content-Length": str(file.record.size)}
     problem = ""
@@ -394,6 +398,8 @@ async def put_file(api: TooltoolAPI, file: LocalFile, put_url: str) -> str | Non
 
 async def complete(api: TooltoolAPI, digest: str) -> str | None:
     """Ask upload/complete until 202 (None); 409 waits X-Retry-After, as tooltool.py does, but not forever."""
+    import aiohttp
+
     url = api.url(f"upload/complete/sha512/{digest}")
     waited = 0.0
     for _ in range(COMPLETE_MAX_ASKS):
@@ -413,7 +419,7 @@ async def complete(api: TooltoolAPI, digest: str) -> str | None:
     return f"upload/complete still answered 409 after {waited:.0f} s of waiting; run the upload again"
 
 
-def batch_body(files: list[LocalFile], message: str) -> bytes:
+def batch_body(files: list[ManifestFile], message: str) -> bytes:
     return json.dumps(
         {
             "message": message,
@@ -430,9 +436,11 @@ def batch_body(files: list[LocalFile], message: str) -> bytes:
     ).encode()
 
 
-async def send_batch(api: TooltoolAPI, files: list[LocalFile], message: str, region: str | None) -> dict[str, Any]:
+async def send_batch(api: TooltoolAPI, files: list[ManifestFile], message: str, region: str | None) -> dict[str, Any]:
     """POST /upload; the batch the server answered. Raises UploadRefused (fix the credentials)
     or RuntimeError (the batch failed: one line of why)."""
+    import aiohttp
+
     url = api.url("upload") + (f"?region={quote(region, safe='')}" if region else "")
     try:
         answer = await api.call_retrying("POST", url, batch_body(files, message), idempotent=False)
@@ -460,7 +468,12 @@ async def send_batch(api: TooltoolAPI, files: list[LocalFile], message: str, reg
 
 
 async def upload_files(
-    api: TooltoolAPI, files: list[LocalFile], message: str, region: str | None, jobs: int, echo: Callable[[str], None]
+    api: TooltoolAPI,
+    files: list[ManifestFile],
+    message: str,
+    region: str | None,
+    jobs: int,
+    echo: Callable[[str], None],
 ) -> Outcome:
     """Everything after the check: the batch, then PUT and complete per file, `jobs` files at a time."""
     outcome = Outcome()
@@ -475,10 +488,10 @@ async def upload_files(
     # Two names for the same bytes: one PUT and one complete serve both.
     sent: dict[str, asyncio.Task[str | None]] = {}
 
-    async def put_and_complete(file: LocalFile, put_url: str) -> str | None:
+    async def put_and_complete(file: ManifestFile, put_url: str) -> str | None:
         return await put_file(api, file, put_url) or await complete(api, file.record.digest)
 
-    async def upload_one(file: LocalFile) -> None:
+    async def upload_one(file: ManifestFile) -> None:
         put_url = batch["files"].get(file.name, {}).get("put_url")
         if not put_url:
             outcome.already_stored.append(file.name)
@@ -503,6 +516,11 @@ def echo_line(line: str) -> None:
     print(line, flush=True)
 
 
+def load_http_client() -> None:
+    for name in HTTP_CLIENT_MODULES:
+        importlib.import_module(name)
+
+
 async def run_upload(
     manifest: Path,
     base_url: str,
@@ -514,15 +532,23 @@ async def run_upload(
 ) -> Outcome:
     """Check every file against the manifest, then upload them; nothing is sent unless all match."""
     files = read_manifest(manifest)
-    problems = await check_files(files, jobs)
+    # The imports hold the interpreter lock, the hashing releases it: on two cores they overlap.
+    loading = asyncio.ensure_future(asyncio.to_thread(load_http_client))
+    try:
+        problems = await check_files(files, jobs)
+    finally:
+        await loading
     if problems:
         for name, problem in problems.items():
             echo(f"failed {name}: {problem}")
         echo(f"nothing was sent: {len(problems)} of {len(files)} files do not match {manifest}")
         return Outcome(failed=problems)
+    import aiohttp
+
+    timeout = aiohttp.ClientTimeout(total=None, sock_connect=SOCKET_CONNECT_TIMEOUT, sock_read=SOCKET_READ_TIMEOUT)
     connector = aiohttp.TCPConnector(limit=max(jobs, 1) + 2)
     async with aiohttp.ClientSession(
-        timeout=REQUEST_TIMEOUT, connector=connector, cookie_jar=aiohttp.DummyCookieJar()
+        timeout=timeout, connector=connector, cookie_jar=aiohttp.DummyCookieJar()
     ) as session:
         outcome = await upload_files(TooltoolAPI(session, base_url, credentials), files, message, region, jobs, echo)
     total = format_bytes(sum(f.record.size for f in files if f.name in outcome.uploaded))

@@ -4,10 +4,18 @@ Uploaders only ever write to staging keys (`uploads/<digest>/<batch>`). `verify_
 copies the staged bytes (conditional on their ETag) to a key only the proxy writes, hashes that
 copy and commits exactly it to `sha512/<digest>`, so nothing becomes downloadable unless it
 hashes to its name, whatever the uploader does with its put_url meanwhile.
+
+Bytes that arrived through the proxy's own PUT endpoint are hashed once, as they arrive:
+`receive_put` lets the store finish the write only if they hash to the digest, then records the
+ETag and size of what it wrote under `received_key`, which no put_url reaches. `upload/complete`
+commits such bytes straight from the staging key, conditional on that recorded ETag, so bytes
+written there later by anyone (the ETag then differs: LocalStore's names a new inode, S3's is
+the content's MD5) are hashed again as above instead.
 """
 
 import asyncio
 import hashlib
+import json
 import logging
 import secrets
 import time
@@ -23,8 +31,18 @@ from manifests import Batch, IndexEntry, PendingUpload, UploadRequest, Validatio
 from proxy.auth import Identity
 from proxy.batches import BatchRecords
 from proxy.config import Config, ConfigError, IndexMode
+from proxy.hashing import hashed_blocks
+from proxy.hashing import sha512_of as sha512_of  # its home before proxy.hashing
 from proxy.index import FileIndex
-from proxy.keys import artifact_key, is_pending_key, pending_key, staging_key, staging_prefix, verifying_key
+from proxy.keys import (
+    artifact_key,
+    is_pending_key,
+    pending_key,
+    received_key,
+    staging_key,
+    staging_prefix,
+    verifying_key,
+)
 from proxy.outcomes import (
     BatchFile,
     CommitOutcome,
@@ -38,7 +56,7 @@ from proxy.outcomes import (
     RejectedBytes,
 )
 from proxy.scopes import Scopes
-from proxy.storage import LengthMismatch, ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed
+from proxy.storage import LengthMismatch, ObjectInfo, ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
 from proxy.storage.cas import ContendedWrite
 from proxy.stores import Stores
 from proxy.tokens import PutGrant, put_query
@@ -46,8 +64,6 @@ from proxy.tokens import PutGrant, put_query
 log = logging.getLogger("tooltool.uploads")
 
 BATCH_ID_ATTEMPTS = 5
-# Hashing runs in a worker thread (hashlib releases the GIL), so the event loop stays free.
-HASH_OFF_LOOP_BYTES = 64 * 1024
 
 
 class PutUrls(Enum):
@@ -108,22 +124,20 @@ def utc_timestamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-async def sha512_of(chunks: Any) -> str:
-    digest = hashlib.sha512()
-    async for chunk in chunks:
-        if len(chunk) >= HASH_OFF_LOOP_BYTES:
-            await asyncio.to_thread(digest.update, chunk)
-        else:
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class PutBodyStalled(Exception):
     """The client of a proxied PUT sent no byte of the body for `seconds`."""
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"no bytes for {seconds:g} seconds")
         self.seconds = seconds
+
+
+class _WrongBytes(Exception):
+    """A proxied PUT's body, complete, does not hash to the digest: the store must not keep it."""
+
+
+def _received_record(staged: ObjectInfo, digest: str) -> bytes:
+    return json.dumps({"etag": staged.etag, "size": staged.size, "sha512": digest}, sort_keys=True).encode()
 
 
 def _size_mismatch(upload: PendingUpload, size: int) -> RejectedBytes:
@@ -252,24 +266,42 @@ class Uploads:
     async def _receive_put(self, grant: PutGrant, chunks: Any) -> None:
         digest = hashlib.sha512()
 
-        async def hashed() -> Any:
-            async for chunk in chunks:
-                digest.update(chunk)
-                yield chunk
+        async def verified() -> Any:
+            # Hashed in a worker thread while the store writes the previous block. The check
+            # comes before the stream ends, so the store never finishes a write of wrong bytes.
+            received = 0
+            async for block in hashed_blocks(chunks, digest):
+                received += len(block)
+                yield block
+            if received == grant.size and digest.hexdigest() != grant.digest:
+                raise _WrongBytes
 
         key = staging_key(grant.digest, grant.batch_id)
         store = self._region_store(grant.region)
         try:
-            await store.write_stream(key, hashed(), grant.size)
+            staged = await store.write_stream(key, verified(), grant.size)
         except LengthMismatch as exc:
-            await store.delete(key)
+            await self._drop_staged(store, grant)
             raise RejectedBytes(f"Upload length does not match the announced size ({exc})") from None
         except PutBodyStalled as exc:
-            await store.delete(key)
+            await self._drop_staged(store, grant)
             raise PutStalled(exc.seconds) from None
-        if digest.hexdigest() != grant.digest:
-            await store.delete(key)
-            raise RejectedBytes("The uploaded bytes do not hash to the digest of the upload URL")
+        except _WrongBytes:
+            await self._drop_staged(store, grant)
+            raise RejectedBytes("The uploaded bytes do not hash to the digest of the upload URL") from None
+        # Written only now that the bytes under that ETag are known to hash to the digest. Without
+        # it (a crash or a store failure here) upload/complete hashes them, as for a presigned PUT.
+        try:
+            await store.write(received_key(grant.digest, grant.batch_id), _received_record(staged, grant.digest))
+        except StoreError as exc:
+            log.warning(
+                "could not record the hash of a proxied PUT; upload/complete will hash the bytes again",
+                extra={"digest": grant.digest, "batch": grant.batch_id, "reason": str(exc)},
+            )
+
+    async def _drop_staged(self, store: ObjectStore, grant: PutGrant) -> None:
+        await store.delete(staging_key(grant.digest, grant.batch_id))
+        await store.delete(received_key(grant.digest, grant.batch_id))
 
     async def verify_and_commit(self, digest: str, identity: Identity) -> CommitOutcome:
         """COMMITTED once `sha512/<digest>` holds verified bytes; WAITING while they have not
@@ -353,12 +385,18 @@ class Uploads:
         raise problem
 
     async def _commit_if_valid(self, upload: PendingUpload, staged: ObjectInfo) -> bool:
-        """Verify the staged bytes and commit them. This attempt hashes a copy under a key of its
-        own, which no uploader, other attempt or replica writes, and commits exactly that copy."""
+        """Verify the staged bytes and commit them. Bytes that receive_put recorded as hashed on
+        arrival are committed from the staging key while they keep the recorded ETag. Others are
+        copied to a key of this attempt's own, which no uploader, other attempt or replica
+        writes; that copy is hashed and exactly it is committed."""
         if staged.size != upload.size:
             await self._discard(upload)
             raise _size_mismatch(upload, staged.size)
         store = self._region_store(upload.region)
+        if await self._received_intact(upload, store, staged):
+            # receive_put hashed exactly these bytes as they arrived; the copy is conditional on
+            # their ETag, so different bytes staged since then fail it (and are hashed next time).
+            return await self._commit_verified(upload, store, staged)
         verifying = verifying_key(upload.digest, upload.batch_id, secrets.token_hex(8))
         try:
             try:
@@ -386,6 +424,29 @@ class Uploads:
         if actual != digest:
             await self._discard(upload)
             raise RejectedBytes(f"The bytes uploaded for {upload.filename} do not hash to its sha512 digest")
+        return await self._commit_verified(upload, store, copy)
+
+    async def _received_intact(self, upload: PendingUpload, store: ObjectStore, staged: ObjectInfo) -> bool:
+        """Whether receive_put recorded that it wrote and hashed the object staged now (same ETag)."""
+        data = await store.read(received_key(upload.digest, upload.batch_id))
+        if data is None:
+            return False  # staged by a presigned PUT to the store, or by an older version
+        try:
+            record = json.loads(data)
+        except ValueError:
+            return False
+        return bool(
+            isinstance(record, dict)
+            and record.get("sha512") == upload.digest
+            and record.get("size") == staged.size
+            and isinstance(record.get("etag"), str)
+            and record["etag"] == staged.etag
+        )
+
+    async def _commit_verified(self, upload: PendingUpload, store: ObjectStore, copy: ObjectInfo) -> bool:
+        """Commit `copy` (bytes known to hash to the digest, while they keep its ETag) to
+        `sha512/<digest>` and record the instance; False when `copy` changed meanwhile."""
+        digest = upload.digest
 
         # A file the index already knows keeps its visibility (in tags mode: the tag its bytes
         # carry); only a new file takes the batch's. Bytes without an index object are not
@@ -401,7 +462,7 @@ class Uploads:
             # moment when sha512/<d> is visible with a tag the uploader chose.
             tags = self.index.commit_tags(visibility)
             try:
-                await store.copy_if_unchanged(verifying, artifact_key(digest), copy.etag, copy.size, tags=tags)
+                await store.copy_if_unchanged(copy.key, artifact_key(digest), copy.etag, copy.size, tags=tags)
             except (PreconditionFailed, ObjectNotFound):
                 return False
         # Otherwise the proxy committed these bytes before (only it writes sha512/): keep them.
@@ -445,6 +506,7 @@ class Uploads:
     async def _discard(self, upload: PendingUpload) -> None:
         store = self._region_store(upload.region)
         await store.delete(staging_key(upload.digest, upload.batch_id))
+        await store.delete(received_key(upload.digest, upload.batch_id))
         # Copies left by attempts that were killed mid-verification (any still hashing elsewhere
         # loses its copy and answers 409; the retry then finds the file stored).
         async for key in store.list_keys(verifying_key(upload.digest, upload.batch_id, "")):

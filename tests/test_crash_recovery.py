@@ -26,7 +26,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from proxy.keys import artifact_key, index_key, staging_key, staging_prefix, verifying_key
+from proxy.keys import artifact_key, index_key, received_key, staging_key, staging_prefix, verifying_key
 from tests.conftest import BUCKET, UPLOADER, free_port, wait_for_http
 from tests.hawk import tooltool_header
 
@@ -137,6 +137,12 @@ class StoreView:
         if self.s3 is not None:
             return bool(self.keys(verifying))
         return any(verifying in path for path in open_files(proxy.pid))
+
+    def delete(self, key: str) -> None:
+        if self.s3 is not None:
+            self.s3.delete_object(Bucket=BUCKET, Key=key)
+        else:
+            (self.root / key).unlink()
 
     def _files(self, prefix: str) -> list[tuple[str, int]]:
         files = [path for path in self.root.rglob("*") if path.is_file()]
@@ -285,6 +291,9 @@ async def test_kill_mid_verification_leaves_nothing_committed_and_complete_can_b
     digest = hashlib.sha512(data).hexdigest()
     batch_id, put_url = await post_batch(session, proxy, data)
     assert await put(session, put_url, data, len(data)) == 200
+    # Without the record of the hash on arrival, as a presigned PUT to the store stages bytes,
+    # so that upload/complete hashes them.
+    store_view.delete(received_key(digest, batch_id))
 
     verifying = verifying_key(digest, batch_id, "")  # the prefix every attempt's copy has
     complete_task = asyncio.create_task(complete(session, proxy, digest))

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from proxy.config import Config, StoreLocation
-from proxy.keys import artifact_key
+from proxy.keys import artifact_key, received_key
 from proxy.stores import open_location
 from tests.conftest import ADMIN, Proxy, ProxyFactory
 from tests.faults import FaultyStore
@@ -116,8 +116,13 @@ async def attempt_upload(proxy: Proxy, store: FaultyStore, operation: str) -> in
         return response.status
     response = await proxy.request("POST", "/upload", ADMIN, batch_body())
     assert response.status == 200, await response.text()
-    put_url = (await response.json())["result"]["files"]["f.bin"]["put_url"]
+    batch = (await response.json())["result"]
+    put_url = batch["files"]["f.bin"]["put_url"]
     assert await proxy.put(put_url, DATA) == 200
+    if operation == "open_range":
+        # Bytes the proxy's PUT hashed on arrival are committed without hashing them again: drop
+        # that record, as for bytes a presigned PUT to the store staged, so that complete hashes.
+        await store.inner.delete(received_key(DIGEST, batch["id"]))
     store.fail(operation)
     complete = await proxy.request("GET", f"/upload/complete/sha512/{DIGEST}", ADMIN)
     return complete.status

@@ -757,6 +757,10 @@ def test_the_upload_benchmark_runs_end_to_end() -> None:
     assert result["file_mib"] == 4
     assert result["upload"]["median_mib_s"] > 0
     assert result["ratio_to_read_sha512"]["median"] > 0
+    assert result["ratio_to_cold_read"]["median"] > 0
+    assert result["ratio_to_protocol_bound"]["median"] > 0
+    assert result["cpu_ratio_to_protocol_bound"]["median"] > 0
+    assert result["protocol_bound"]["median_mib_s"] < result["sha512"]["median_mib_s"]
     assert result["server_put_s"] > 0
     assert result["server_complete_s"] > 0
     assert result["tooltool"]["median_mib_s"] > 0

@@ -510,11 +510,13 @@ async def test_bytes_replaced_before_the_commit_copy_are_not_committed(
     original = proxy.store.copy_if_unchanged
     swaps: list[str] = []
 
-    async def swap_then_copy(source: str, destination: str, etag: str, size: int) -> None:
+    async def swap_then_copy(
+        source: str, destination: str, etag: str, size: int, tags: dict[str, str] | None = None
+    ) -> None:
         if not swaps:  # a racing writer replaces the staged bytes just before they are copied
             swaps.append(source)
             await proxy.store.write(staged, OTHER, "application/octet-stream")
-        await original(source, destination, etag, size)
+        await original(source, destination, etag, size, tags)
 
     monkeypatch.setattr(proxy.store, "copy_if_unchanged", swap_then_copy)
 

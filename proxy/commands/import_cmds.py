@@ -20,23 +20,13 @@ from proxy.auth import Identity
 from proxy.commands.admin import AdminContext, run_admin
 from proxy.commands.command import CommandError, Subcommands, add_command
 from proxy.commands.progress import Progress, format_bytes
+from proxy.hashing import HashedFile, hash_file
 from proxy.outcomes import CommitOutcome, DomainError
 from proxy.scopes import Scopes
 from proxy.storage import StoreError
 from proxy.storage.base import CHUNK_SIZE
 from proxy.tokens import PutGrant
-from proxy.uploads import Uploads, UploadSettings, sha512_of
-
-
-@dataclass(frozen=True)
-class LocalFile:
-    path: Path
-    digest: str
-    size: int
-
-    @property
-    def name(self) -> str:
-        return self.path.name
+from proxy.uploads import Uploads, UploadSettings
 
 
 @dataclass
@@ -71,16 +61,12 @@ def check_paths(paths: list[Path]) -> None:
         seen.add(path.name)
 
 
-async def hash_files(paths: list[Path]) -> list[LocalFile]:
-    sizes = [path.stat().st_size for path in paths]
-    files = []
-    with Progress("import: hashing", sum(sizes), unit="byte") as progress:
-        for path, size in zip(paths, sizes, strict=True):
-            files.append(LocalFile(path, await sha512_of(read_chunks(path, progress)), size))
-    return files
+async def hash_files(paths: list[Path]) -> list[HashedFile]:
+    with Progress("import: hashing", sum(path.stat().st_size for path in paths), unit="byte") as progress:
+        return [await hash_file(path, progress.advance) for path in paths]
 
 
-def upload_request(files: list[LocalFile], visibility: Visibility, message: str) -> UploadRequest:
+def upload_request(files: list[HashedFile], visibility: Visibility, message: str) -> UploadRequest:
     doc = {
         "message": message,
         "files": {
@@ -94,7 +80,7 @@ def upload_request(files: list[LocalFile], visibility: Visibility, message: str)
         raise CommandError(str(exc)) from None
 
 
-def refusal(entry: IndexEntry | None, file: LocalFile, visibility: Visibility, max_bytes: int) -> str | None:
+def refusal(entry: IndexEntry | None, file: HashedFile, visibility: Visibility, max_bytes: int) -> str | None:
     """Why the file cannot be imported as asked, or None."""
     if file.size > max_bytes:
         return f"larger than TOOLTOOL_MAX_FILE_BYTES ({max_bytes})"
@@ -115,7 +101,7 @@ def uploads_for(context: AdminContext) -> Uploads:
 
 
 async def store_batch(
-    context: AdminContext, uploads: Uploads, identity: Identity, files: list[LocalFile], request: UploadRequest
+    context: AdminContext, uploads: Uploads, identity: Identity, files: list[HashedFile], request: UploadRequest
 ) -> Outcome:
     outcome = Outcome()
     try:

@@ -16,6 +16,7 @@ from proxy.commands.command import CommandError, Subcommands, add_command
 from proxy.commands.layout import artifact_digest, list_keys, named_stores
 from proxy.commands.progress import Progress, format_bytes
 from proxy.concurrency import for_each
+from proxy.hashing import sha512_of
 from proxy.journal import BATCH_DELETED
 from proxy.keys import (
     ARTIFACT_PREFIX,
@@ -29,7 +30,6 @@ from proxy.keys import (
     upload_of_key,
 )
 from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
-from proxy.uploads import sha512_of
 
 VERIFY_CONCURRENCY = 4
 GC_CONCURRENCY = 8

@@ -8,10 +8,8 @@ index entry's instances. Files already everywhere cost one listing entry per reg
 """
 
 import argparse
-import asyncio
 import hashlib
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
 
 from manifests import IndexEntry, ValidationError
@@ -21,24 +19,16 @@ from proxy.commands.layout import artifact_holdings, index_digest, list_keys
 from proxy.commands.maintenance import update_instances
 from proxy.commands.progress import Progress, format_bytes
 from proxy.concurrency import for_each
+from proxy.hashing import hashed_blocks
 from proxy.keys import INDEX_PREFIX, artifact_key, verifying_key
 from proxy.storage import LengthMismatch, ObjectNotFound, ObjectStore, PreconditionFailed, StoreError
-from proxy.uploads import HASH_OFF_LOOP_BYTES, new_batch_id
+from proxy.uploads import new_batch_id
 
 REPLICATE_CONCURRENCY = 4
 
 
 class CopyRefused(Exception):
     """The source's bytes cannot be copied as they are; str() says why."""
-
-
-async def hashing(chunks: AsyncIterable[bytes], digest: "hashlib._Hash") -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        if len(chunk) >= HASH_OFF_LOOP_BYTES:
-            await asyncio.to_thread(digest.update, chunk)
-        else:
-            digest.update(chunk)
-        yield chunk
 
 
 async def copy_verified(
@@ -52,7 +42,7 @@ async def copy_verified(
     except ObjectNotFound:
         raise CopyRefused("its bytes vanished from the source region") from None
     try:
-        copy = await destination.write_stream(private, hashing(chunks, hasher), size)
+        copy = await destination.write_stream(private, hashed_blocks(chunks, hasher), size)
         if hasher.hexdigest() != digest:
             raise CopyRefused("the source's bytes do not hash to their name")
         await destination.copy_if_unchanged(private, artifact_key(digest), copy.etag, copy.size, tags=tags)
