@@ -68,7 +68,7 @@ def test_every_registered_command_has_help_and_exits_0(command: list[str], capsy
 
 
 def test_every_command_module_is_in_the_registry_and_only_those_register() -> None:
-    groups = {module.__name__ for module in cli.COMMAND_GROUPS}  # type: ignore[attr-defined]
+    groups = {module.__name__ for module in cli.command_groups()}  # type: ignore[attr-defined]
     registering = {
         "proxy." + ".".join(path.relative_to(PROXY_DIR).with_suffix("").parts)
         for path in PROXY_DIR.rglob("*.py")
@@ -76,7 +76,29 @@ def test_every_command_module_is_in_the_registry_and_only_those_register() -> No
     }
     assert registering == groups
     assert all(name.startswith("proxy.commands.") for name in groups)
-    assert len(cli.COMMAND_GROUPS) == len(groups)  # each registered once
+    assert len(cli.command_groups()) == len(groups)  # each registered once
+
+
+@pytest.mark.parametrize("module", list(cli.COMMANDS))
+def test_the_registry_names_the_commands_each_module_registers(module: str) -> None:
+    """What lets `main` import only the module of the command being run."""
+    [group] = [group for group in cli.command_groups() if group.__name__ == f"proxy.commands.{module}"]  # type: ignore[attr-defined]
+    subcommands = argparse.ArgumentParser().add_subparsers()
+    group.register(subcommands)
+    assert tuple(subcommands.choices) == cli.COMMANDS[module]
+    for command in cli.COMMANDS[module]:
+        assert [command] in REGISTERED
+
+
+def test_running_the_uploader_imports_neither_aiohttp_nor_taskcluster() -> None:
+    """`upload` starts without the other commands' imports (and its own client loads later)."""
+    code = (
+        "import sys\nfrom proxy import cli\n"
+        "try:\n    cli.main(['upload', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'aiohttp', 'taskcluster', 'aiobotocore'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_command_error_is_defined_once_in_the_commands_package() -> None:
