@@ -30,7 +30,7 @@ from proxy.index import FileIndex
 from proxy.keys import REPLAY_PREFIX
 from proxy.storage import ObjectStore
 from proxy.stores import StoreOpener, open_location
-from tests.hawk import taskcluster_header, tooltool_header
+from tests.support.hawk import taskcluster_header, tooltool_header
 
 # Tests talk to moto only; make sure no real AWS credentials or config are ever picked up.
 os.environ.update(

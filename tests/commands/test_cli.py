@@ -1,7 +1,7 @@
 """The operator interface: `tooltool-proxy serve` on the embedded default, `clients add`, `check`.
 
 These run the real command in a subprocess, as a newcomer would, and talk to it over HTTP with
-a client that behaves as tooltool.py does on the wire (tests/tooltool_client.py).
+a client that behaves as tooltool.py does on the wire (tests/support/tooltool_client.py).
 """
 
 import json
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import tooltool_client
 from tests.conftest import free_port, wait_for_http
+from tests.support import tooltool_client
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

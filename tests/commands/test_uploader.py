@@ -40,8 +40,8 @@ from proxy.uploader import (
     upload_files,
     wait_seconds,
 )
-from tests import tooltool_client
 from tests.conftest import BEARER_TOKEN, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory, free_port
+from tests.support import tooltool_client
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 
@@ -747,7 +747,7 @@ async def test_put_url_expiry_is_read_from_real_put_urls(proxy: Proxy) -> None:
 def test_the_upload_benchmark_runs_end_to_end() -> None:
     """`python -m benchmarks.upload` on small files (not a timed test: it only proves the command works)."""
     command = [sys.executable, "-m", "benchmarks.upload", "--mib", "4", "--runs", "1", "--json"]
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     done = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=120, check=False)
 
     assert done.returncode == 0, done.stderr[-3000:]

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from proxy.workers import parse_workers
-from tests import tooltool_client
+from tests.commands.test_cli import clean_env, run_cli
 from tests.conftest import free_port, wait_for_http
-from tests.test_cli import clean_env, run_cli
+from tests.support import tooltool_client
 
 WAIT_SECONDS = 30.0
 

@@ -43,9 +43,9 @@ from tests.conftest import (
     ProxyFactory,
     free_port,
 )
-from tests.fake_taskcluster import CALLS, create_fake_taskcluster
-from tests.hawk import hawk_mac, taskcluster_ext, taskcluster_header, tooltool_header
-from tests.oracles import problem_body
+from tests.support.fake_taskcluster import CALLS, create_fake_taskcluster
+from tests.support.hawk import hawk_mac, taskcluster_ext, taskcluster_header, tooltool_header
+from tests.support.oracles import problem_body
 
 LOCAL = pytest.mark.parametrize("store_kind", ["local"], indirect=True)
 

@@ -45,8 +45,8 @@ from tests.conftest import (
     free_port,
     write_clients_file,
 )
-from tests.hawk import taskcluster_ext, taskcluster_header, tooltool_header
-from tests.oracles import problem_body
+from tests.support.hawk import taskcluster_ext, taskcluster_header, tooltool_header
+from tests.support.oracles import problem_body
 
 PUBLIC_DATA = b"corpus: public bytes\n"
 INTERNAL_DATA = b"corpus: internal bytes\n"

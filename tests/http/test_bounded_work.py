@@ -27,8 +27,8 @@ from proxy.keys import index_key
 from proxy.storage import s3 as s3_storage
 from proxy.uploads import PUT_IN_PROGRESS_DETAIL
 from tests.conftest import ADMIN, UPLOADER, Creds, Proxy, ProxyFactory, count_store_calls
-from tests.oracles import problem_body
-from tests.raw_http import RawPut, hold_put
+from tests.support.oracles import problem_body
+from tests.support.raw_http import RawPut, hold_put
 
 ANONYMOUS = None
 # Store calls one index lookup can make with one region: the index object GET, then a HEAD of

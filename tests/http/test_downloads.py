@@ -21,7 +21,7 @@ from manifests import IndexEntry, Visibility
 from proxy.storage.local import LocalStore
 from proxy.storage.retrying import RetryingStore
 from tests.conftest import BUCKET, INTERNAL_READER, Proxy, ProxyFactory, count_store_calls
-from tests.oracles import sigv4_query_signature
+from tests.support.oracles import sigv4_query_signature
 
 FORBIDDEN_DETAIL = (
     "You don't have the permission to access the requested resource. "

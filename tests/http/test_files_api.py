@@ -30,7 +30,7 @@ from tests.conftest import (
     Proxy,
     ProxyFactory,
 )
-from tests.oracles import problem_body
+from tests.support.oracles import problem_body
 
 PUBLIC_DATA = b"a public tool\n"
 INTERNAL_DATA = b"an internal tool\n"

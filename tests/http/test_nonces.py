@@ -16,8 +16,8 @@ from proxy.auth import NONCE_CACHE_BYTES
 from proxy.context import AUTH
 from proxy.keys import REPLAY_PREFIX
 from tests.conftest import ADMIN, Proxy, ProxyFactory
-from tests.hawk import tooltool_header
-from tests.oracles import problem_body
+from tests.support.hawk import tooltool_header
+from tests.support.oracles import problem_body
 
 LOCAL = pytest.mark.parametrize("store_kind", ["local"], indirect=True)
 

@@ -41,8 +41,8 @@ from tests.conftest import (
     Proxy,
     ProxyFactory,
 )
-from tests.faults import FaultyStore
-from tests.raw_http import RawPut, hold_put
+from tests.support.faults import FaultyStore
+from tests.support.raw_http import RawPut, hold_put
 
 DOCUMENT: dict[str, Any] = json.loads(openapi_document())
 DOCUMENT_URI = "urn:tooltool-proxy:openapi.json"
@@ -131,7 +131,7 @@ def test_the_document_has_the_package_version() -> None:
 
 def test_the_document_is_shipped_in_the_package(tmp_path: Path) -> None:
     """What setup.py builds into the package holds the document the handler serves."""
-    root = Path(__file__).parent.parent
+    root = Path(__file__).parents[2]
     subprocess.run(
         [sys.executable, "setup.py", "-q", "build_py", "--build-lib", str(tmp_path)],
         cwd=root,

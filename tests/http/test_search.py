@@ -20,7 +20,7 @@ from proxy.handlers.search import MISSING_QUERY_DETAIL
 from proxy.journal import FILE_DELETED, JOURNAL_PREFIX, RETENTION_SECONDS, journal_key
 from proxy.keys import index_key
 from tests.conftest import ADMIN, INTERNAL_READER, PUBLIC_READER, UPLOADER, Creds, Proxy, ProxyFactory
-from tests.oracles import problem_body
+from tests.support.oracles import problem_body
 
 ANONYMOUS = None
 READERS: list[Creds | None] = [ANONYMOUS, PUBLIC_READER, INTERNAL_READER, ADMIN]

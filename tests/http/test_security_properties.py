@@ -15,7 +15,7 @@
 
 Not repeated here: a staged upload cannot be swapped between verification and commit; see the
 tests named `*swap*` and `test_bytes_replaced_before_the_commit_copy_are_not_committed` in
-tests/test_uploads.py. Malformed and hostile requests per endpoint: tests/test_bad_input_corpus.py.
+tests/http/test_uploads.py. Malformed and hostile requests per endpoint: tests/http/test_bad_input_corpus.py.
 """
 
 import hashlib
@@ -55,9 +55,9 @@ from tests.conftest import (
     SecretScanningHandler,
     write_clients_file,
 )
-from tests.fake_taskcluster import create_fake_taskcluster
-from tests.hawk import taskcluster_ext, taskcluster_header, tooltool_header
-from tests.test_ops import CapturingTransport
+from tests.http.test_ops import CapturingTransport
+from tests.support.fake_taskcluster import create_fake_taskcluster
+from tests.support.hawk import taskcluster_ext, taskcluster_header, tooltool_header
 
 # --- the world of the visibility property ---------------------------------------------------
 

@@ -30,7 +30,7 @@ from proxy.storage.local import LocalStore
 from proxy.tokens import PutGrant, put_query
 from proxy.uploads import with_explicit_port
 from tests.conftest import ADMIN, BUCKET, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory
-from tests.oracles import problem_body, sigv4_query_signature
+from tests.support.oracles import problem_body, sigv4_query_signature
 
 DATA = b"tooltool upload payload\n"
 OTHER = b"tooltool upload PAYLOAD\n"  # same length as DATA, different bytes

@@ -27,9 +27,9 @@ from tests.conftest import (
     Proxy,
     ProxyFactory,
 )
-from tests.fake_taskcluster import create_fake_taskcluster
+from tests.support.fake_taskcluster import create_fake_taskcluster
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parents[2]
 WEB_DIR = ROOT / "proxy" / "web"
 ALL_TOOLTOOL_SCOPES = [
     f"{P}/{a}" for a in ("download/public", "download/internal", "upload/public", "upload/internal", "manage")

@@ -28,7 +28,7 @@ import pytest
 
 from proxy.keys import artifact_key, index_key, staging_key, staging_prefix, verifying_key
 from tests.conftest import BUCKET, UPLOADER, free_port, wait_for_http
-from tests.hawk import tooltool_header
+from tests.support.hawk import tooltool_header
 
 MiB = 1024 * 1024
 # Half of it (where the sender stalls) is more than one 16 MiB multipart part on S3.

@@ -12,7 +12,7 @@ from proxy.config import Config, StoreLocation
 from proxy.keys import artifact_key
 from proxy.stores import open_location
 from tests.conftest import ADMIN, Proxy, ProxyFactory
-from tests.faults import FaultyStore
+from tests.support.faults import FaultyStore
 
 DATA = b"bytes that must arrive intact\n" * 100
 DIGEST = hashlib.sha512(DATA).hexdigest()

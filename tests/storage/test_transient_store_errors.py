@@ -20,7 +20,7 @@ from proxy.keys import UPLOADS_PREFIX, artifact_key
 from proxy.storage import StoreUnavailable
 from proxy.stores import open_location
 from tests.conftest import ADMIN, Proxy, ProxyFactory
-from tests.faults import FaultyStore
+from tests.support.faults import FaultyStore
 
 DATA = b"bytes that must arrive although the store hiccups\n" * 100
 DIGEST = hashlib.sha512(DATA).hexdigest()

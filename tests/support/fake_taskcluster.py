@@ -15,7 +15,7 @@ import mohawk.exc
 import mohawk.util
 from aiohttp import web
 
-from tests.hawk import hawk_mac
+from tests.support.hawk import hawk_mac
 
 CALLS = web.AppKey("calls", list[dict[str, Any]])
 CLIENTS = web.AppKey("clients", dict[str, dict[str, Any]])

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from tests.hawk import tooltool_header
+from tests.support.hawk import tooltool_header
 
 
 def _authorize(request: urllib.request.Request, auth_file: Path | None) -> None:

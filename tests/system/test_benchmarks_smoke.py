@@ -9,7 +9,7 @@ from pathlib import Path
 
 from benchmarks.report import BEGIN, END
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 CASES = (
     "| anonymous download of a hot public file (302), request logging on |",
     "| Hawk-authenticated download of an internal file (static clients) |",

@@ -30,7 +30,7 @@ from proxy.storage import ObjectStore
 from proxy.storage.local import LocalStore
 from proxy.storage.s3 import S3Store
 from tests.conftest import ADMIN, BUCKET, Proxy, free_port, wait_for_http, write_clients_file
-from tests.hawk import tooltool_header
+from tests.support.hawk import tooltool_header
 
 ROUNDS = 100  # of each race, on each store (200 a race across the two stores)
 CONCURRENT_ROUNDS = 8  # rounds (each on its own digest) in flight at once

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import tooltool_client
 from tests.conftest import ADMIN, BUCKET, free_port, wait_for_http, write_clients_file
-from tests.hawk import tooltool_header
+from tests.support import tooltool_client
+from tests.support.hawk import tooltool_header
 
 CACHE_TTL = 2  # seconds: the documented bound on how stale another replica's view can be
 

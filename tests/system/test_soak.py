@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.soak import Stats, build_report, parse_args
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Every kind of request the workload makes (store_get only on S3, where downloads redirect).
 REQUESTS = (
     "download_public",
