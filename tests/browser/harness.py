@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import LOG_SECRETS, free_port, wait_for_http
+from tests.support import LOG_SECRETS, free_port, wait_for_http
 from tests.support.hawk import tooltool_header
 
 CHROMIUM = Path("/usr/bin/chromium")

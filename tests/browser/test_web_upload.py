@@ -16,8 +16,7 @@ from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import Server, open_page
 from tests.browser.test_web_pages import auth_file, sign_in_with_file, unique
-from tests.conftest import UPLOADER
-from tests.support import tooltool_client
+from tests.support import UPLOADER, tooltool_client
 
 MiB = 1024 * 1024
 

@@ -35,7 +35,7 @@ from proxy.journal import Journal
 from proxy.keys import artifact_key, batch_key, index_key, pending_key, replay_marker_key, staging_key, verifying_key
 from proxy.storage.local import LocalStore
 from proxy.stores import Stores, open_stores
-from tests.conftest import BUCKET, ProxyFactory
+from tests.support import BUCKET, ProxyFactory
 
 WEST_BUCKET = "tooltool-west"
 

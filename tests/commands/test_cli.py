@@ -17,25 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, wait_for_http
-from tests.support import tooltool_client
-
-
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "proxy", *args],
-        cwd=cwd,
-        env=env if env is not None else clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def clean_env() -> dict[str, str]:
-    """The environment without any TOOLTOOL_* setting: the embedded default."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("TOOLTOOL_") and k != "PORT"}
+from tests.support import free_port, tooltool_client, wait_for_http
+from tests.support.cli import clean_env, run_cli
 
 
 @dataclass

@@ -40,8 +40,16 @@ from proxy.uploader import (
     upload_files,
     wait_seconds,
 )
-from tests.conftest import BEARER_TOKEN, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory, free_port
-from tests.support import tooltool_client
+from tests.support import (
+    BEARER_TOKEN,
+    PUBLIC_UPLOADER,
+    UPLOADER,
+    Creds,
+    Proxy,
+    ProxyFactory,
+    free_port,
+    tooltool_client,
+)
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 

@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 
 from proxy.workers import parse_workers
-from tests.commands.test_cli import clean_env, run_cli
-from tests.conftest import free_port, wait_for_http
-from tests.support import tooltool_client
+from tests.support import free_port, tooltool_client, wait_for_http
+from tests.support.cli import clean_env, run_cli
 
 WAIT_SECONDS = 30.0
 

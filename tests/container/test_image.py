@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ADMIN, write_clients_file
 from tests.container.conftest import (
     BASE_IMAGE,
     BUILD_ARGS,
@@ -33,7 +32,7 @@ from tests.container.conftest import (
     heartbeat,
     host_user,
 )
-from tests.support import tooltool_client
+from tests.support import ADMIN, tooltool_client, write_clients_file
 
 pytestmark = pytest.mark.container
 

@@ -28,7 +28,7 @@ from pytest_aiohttp import AiohttpServer
 from proxy import clients as clients_module
 from proxy.auth import Identity
 from proxy.clients import Client, ClientsFile, add_client, write_private_json
-from tests.conftest import (
+from tests.support import (
     ADMIN,
     ALL_CREDS,
     BEARER_TOKEN,

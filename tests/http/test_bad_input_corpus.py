@@ -34,7 +34,7 @@ from proxy.app import create_app
 from proxy.config import load_config
 from proxy.errors import FORBIDDEN_DETAIL, INVALID_DIGEST_DETAIL
 from proxy.tokens import PutGrant, put_query
-from tests.conftest import (
+from tests.support import (
     ADMIN,
     BEARER_TOKEN,
     PUBLIC_READER,

@@ -26,7 +26,7 @@ from proxy.journal import BATCH_DELETED, JournalRecord
 from proxy.keys import index_key
 from proxy.storage import s3 as s3_storage
 from proxy.uploads import PUT_IN_PROGRESS_DETAIL
-from tests.conftest import ADMIN, UPLOADER, Creds, Proxy, ProxyFactory, count_store_calls
+from tests.support import ADMIN, UPLOADER, Creds, Proxy, ProxyFactory, count_store_calls
 from tests.support.oracles import problem_body
 from tests.support.raw_http import RawPut, hold_put
 

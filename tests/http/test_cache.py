@@ -25,7 +25,7 @@ from proxy.cache import LookupCache
 from proxy.config import Config, StoreLocation, load_config
 from proxy.storage import ObjectInfo, ObjectStore, Versioned
 from proxy.stores import open_location
-from tests.conftest import Proxy, ProxyFactory, free_port
+from tests.support import Proxy, ProxyFactory, free_port
 
 DATA = b"hot artifact bytes"
 DIGEST = hashlib.sha512(DATA).hexdigest()

@@ -22,8 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from manifests import IndexEntry, Visibility
 from proxy.config import ConfigError, load_config
 from proxy.context import STORES
-from tests.commands.test_cli import clean_env, run_cli
-from tests.conftest import BUCKET, INTERNAL_READER, Proxy, ProxyFactory, free_port
+from tests.support import BUCKET, INTERNAL_READER, Proxy, ProxyFactory, free_port
+from tests.support.cli import clean_env, run_cli
 
 DISTRIBUTION = "https://d111111abcdef8.cloudfront.net"
 KEY_ID = "K2JCJMDEHXQW5F"

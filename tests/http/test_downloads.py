@@ -20,7 +20,7 @@ from yarl import URL
 from manifests import IndexEntry, Visibility
 from proxy.storage.local import LocalStore
 from proxy.storage.retrying import RetryingStore
-from tests.conftest import BUCKET, INTERNAL_READER, Proxy, ProxyFactory, count_store_calls
+from tests.support import BUCKET, INTERNAL_READER, Proxy, ProxyFactory, count_store_calls
 from tests.support.oracles import sigv4_query_signature
 
 FORBIDDEN_DETAIL = (

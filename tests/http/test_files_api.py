@@ -19,7 +19,7 @@ from manifests import IndexEntry, Visibility
 from proxy.context import STORES
 from proxy.files import MANAGE_NEEDS_CREDENTIALS_DETAIL
 from proxy.keys import artifact_key
-from tests.conftest import (
+from tests.support import (
     ADMIN,
     BUCKET,
     INTERNAL_READER,

@@ -4,7 +4,7 @@ auth failures, with no digest or client id in any label."""
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ADMIN, Proxy, ProxyFactory, free_port
+from tests.support import ADMIN, Proxy, ProxyFactory, free_port
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -15,7 +15,7 @@ import pytest
 from proxy.auth import NONCE_CACHE_BYTES
 from proxy.context import AUTH
 from proxy.keys import REPLAY_PREFIX
-from tests.conftest import ADMIN, Proxy, ProxyFactory
+from tests.support import ADMIN, Proxy, ProxyFactory
 from tests.support.hawk import tooltool_header
 from tests.support.oracles import problem_body
 

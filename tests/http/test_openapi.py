@@ -29,7 +29,7 @@ from proxy.app import create_app
 from proxy.config import Config, StoreLocation, load_config
 from proxy.handlers.openapi import openapi_document
 from proxy.stores import open_location
-from tests.conftest import (
+from tests.support import (
     ADMIN,
     BEARER_TOKEN,
     INTERNAL_READER,

@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 import sentry_sdk
 from dockerflow.logging import MozlogFormatter
-from sentry_sdk.transport import Transport
 
 from proxy.config import load_config
 from proxy.context import CONFIG
 from proxy.observability import init_sentry, scrub_event
 from proxy.storage import ObjectStore
-from tests.conftest import ADMIN, BEARER_TOKEN, Proxy, ProxyFactory, free_port
+from tests.support import ADMIN, BEARER_TOKEN, Proxy, ProxyFactory, free_port
+from tests.support.sentry import CapturingTransport
 
 S3_ONLY = pytest.mark.parametrize("store_kind", ["s3"], indirect=True)
 
@@ -121,15 +121,6 @@ async def test_request_logs_carry_no_credentials_signed_urls_or_query_strings(
         assert secret not in text
     if "Location" in download.headers:
         assert download.headers["Location"] not in text
-
-
-class CapturingTransport(Transport):
-    def __init__(self, options: Any = None) -> None:
-        super().__init__(options)
-        self.envelopes: list[Any] = []
-
-    def capture_envelope(self, envelope: Any) -> None:
-        self.envelopes.append(envelope)
 
 
 class ExplodingStore:

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from proxy.handlers.openapi import openapi_document
-from tests.conftest import ADMIN, BEARER_TOKEN, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory
+from tests.support import ADMIN, BEARER_TOKEN, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory
 from tests.support.hawk import tooltool_header
 
 MAX_EXAMPLES = 25  # per operation and generation mode (25 runs): at most 625 requests

@@ -19,7 +19,7 @@ from proxy.context import CATALOG
 from proxy.handlers.search import MISSING_QUERY_DETAIL
 from proxy.journal import FILE_DELETED, JOURNAL_PREFIX, RETENTION_SECONDS, journal_key
 from proxy.keys import index_key
-from tests.conftest import ADMIN, INTERNAL_READER, PUBLIC_READER, UPLOADER, Creds, Proxy, ProxyFactory
+from tests.support import ADMIN, INTERNAL_READER, PUBLIC_READER, UPLOADER, Creds, Proxy, ProxyFactory
 from tests.support.oracles import problem_body
 
 ANONYMOUS = None

@@ -41,7 +41,7 @@ from proxy.observability import init_sentry
 from proxy.storage import ObjectStore
 from proxy.stores import open_location
 from proxy.tokens import PutGrant, put_query
-from tests.conftest import (
+from tests.support import (
     ADMIN,
     ALL_CREDS,
     BEARER_TOKEN,
@@ -55,9 +55,9 @@ from tests.conftest import (
     SecretScanningHandler,
     write_clients_file,
 )
-from tests.http.test_ops import CapturingTransport
 from tests.support.fake_taskcluster import create_fake_taskcluster
 from tests.support.hawk import taskcluster_ext, taskcluster_header, tooltool_header
+from tests.support.sentry import CapturingTransport
 
 # --- the world of the visibility property ---------------------------------------------------
 

@@ -29,7 +29,7 @@ from proxy.storage import PreconditionFailed
 from proxy.storage.local import LocalStore
 from proxy.tokens import PutGrant, put_query
 from proxy.uploads import with_explicit_port
-from tests.conftest import ADMIN, BUCKET, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory
+from tests.support import ADMIN, BUCKET, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory
 from tests.support.oracles import problem_body, sigv4_query_signature
 
 DATA = b"tooltool upload payload\n"

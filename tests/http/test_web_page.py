@@ -15,7 +15,7 @@ from pytest_aiohttp import AiohttpServer
 
 from proxy.config import DEFAULT_BUG_URL, ConfigError, load_config
 from proxy.handlers.web import web_assets
-from tests.conftest import (
+from tests.support import (
     ADMIN,
     BEARER_TOKEN,
     INTERNAL_READER,

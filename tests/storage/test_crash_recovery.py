@@ -27,7 +27,7 @@ import aiohttp
 import pytest
 
 from proxy.keys import artifact_key, index_key, staging_key, staging_prefix, verifying_key
-from tests.conftest import BUCKET, UPLOADER, free_port, wait_for_http
+from tests.support import BUCKET, UPLOADER, free_port, wait_for_http
 from tests.support.hawk import tooltool_header
 
 MiB = 1024 * 1024

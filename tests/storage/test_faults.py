@@ -11,7 +11,7 @@ import pytest
 from proxy.config import Config, StoreLocation
 from proxy.keys import artifact_key
 from proxy.stores import open_location
-from tests.conftest import ADMIN, Proxy, ProxyFactory
+from tests.support import ADMIN, Proxy, ProxyFactory
 from tests.support.faults import FaultyStore
 
 DATA = b"bytes that must arrive intact\n" * 100

@@ -22,7 +22,7 @@ from manifests import IndexEntry, Visibility
 from proxy.config import IndexMode, load_config
 from proxy.context import STORES
 from proxy.keys import artifact_key, index_key, staging_key
-from tests.conftest import BUCKET, INTERNAL_READER, UPLOADER, Proxy, ProxyFactory, count_store_calls
+from tests.support import BUCKET, INTERNAL_READER, UPLOADER, Proxy, ProxyFactory, count_store_calls
 from tests.support.oracles import problem_body
 
 pytestmark = pytest.mark.usefixtures("index_mode")

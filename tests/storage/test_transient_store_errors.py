@@ -19,7 +19,7 @@ from proxy.config import Config, StoreLocation
 from proxy.keys import UPLOADS_PREFIX, artifact_key
 from proxy.storage import StoreUnavailable
 from proxy.stores import open_location
-from tests.conftest import ADMIN, Proxy, ProxyFactory
+from tests.support import ADMIN, Proxy, ProxyFactory
 from tests.support.faults import FaultyStore
 
 DATA = b"bytes that must arrive although the store hiccups\n" * 100

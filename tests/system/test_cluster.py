@@ -29,7 +29,7 @@ from proxy.keys import artifact_key, index_key
 from proxy.storage import ObjectStore
 from proxy.storage.local import LocalStore
 from proxy.storage.s3 import S3Store
-from tests.conftest import ADMIN, BUCKET, Proxy, free_port, wait_for_http, write_clients_file
+from tests.support import ADMIN, BUCKET, Proxy, free_port, wait_for_http, write_clients_file
 from tests.support.hawk import tooltool_header
 
 ROUNDS = 100  # of each race, on each store (200 a race across the two stores)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ADMIN, BUCKET, free_port, wait_for_http, write_clients_file
-from tests.support import tooltool_client
+from tests.support import ADMIN, BUCKET, free_port, tooltool_client, wait_for_http, write_clients_file
 from tests.support.hawk import tooltool_header
 
 CACHE_TTL = 2  # seconds: the documented bound on how stale another replica's view can be

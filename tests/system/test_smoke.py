@@ -1,6 +1,6 @@
 import hashlib
 
-from tests.conftest import ADMIN, Proxy
+from tests.support import ADMIN, Proxy
 
 
 async def test_upload_then_download(proxy: Proxy) -> None:
