@@ -1,102 +1,33 @@
 """Search without a database (issue 3 §2): GET /file?q=, GET /upload?q= answered from each
-replica's in-memory catalog (snapshot + journal), and the `catalog compact|rebuild` commands."""
+replica's in-memory catalog (snapshot + journal). The `catalog` commands: tests/commands/test_catalog.py."""
 
 import asyncio
-import hashlib
 import json
 import time
 from dataclasses import replace
-from typing import Any
-from urllib.parse import quote
 
 import pytest
 
-from manifests import Batch, IndexEntry, UploadFile, Visibility
-from proxy import cli
+from manifests import Batch, UploadFile, Visibility
 from proxy.catalog import SEARCH_RESULT_LIMIT, SNAPSHOT_KEY, Catalog, CatalogState
 from proxy.config import ConfigError, load_config
 from proxy.context import CATALOG
 from proxy.handlers.search import MISSING_QUERY_DETAIL
-from proxy.journal import FILE_DELETED, JOURNAL_PREFIX, RETENTION_SECONDS, journal_key
+from proxy.journal import FILE_DELETED, RETENTION_SECONDS, journal_key
 from proxy.keys import index_key
-from tests.support import ADMIN, INTERNAL_READER, PUBLIC_READER, UPLOADER, Creds, Proxy, ProxyFactory
+from tests.support import ADMIN, INTERNAL_READER, PUBLIC_READER, UPLOADER, Proxy, ProxyFactory
 from tests.support.oracles import problem_body
-
-ANONYMOUS = None
-READERS: list[Creds | None] = [ANONYMOUS, PUBLIC_READER, INTERNAL_READER, ADMIN]
-
-
-def sha512(data: bytes) -> str:
-    return hashlib.sha512(data).hexdigest()
-
-
-async def upload(proxy: Proxy, creds: Creds, message: str, files: dict[str, tuple[bytes, str]]) -> dict[str, Any]:
-    """The tooltool.py sequence for one batch: POST /upload, the PUTs, upload/complete."""
-    body = {
-        "message": message,
-        "files": {
-            name: {"size": len(data), "digest": sha512(data), "algorithm": "sha512", "visibility": visibility}
-            for name, (data, visibility) in files.items()
-        },
-    }
-    response = await proxy.request("POST", "/upload", creds, json.dumps(body).encode())
-    assert response.status == 200, await response.text()
-    batch: dict[str, Any] = (await response.json())["result"]
-    for name, (data, _) in files.items():
-        put_url = batch["files"][name].get("put_url")
-        if put_url:
-            assert await proxy.put(put_url, data) == 200
-            done = await proxy.request("GET", f"/upload/complete/sha512/{sha512(data)}", creds)
-            assert done.status == 202, await done.text()
-    return batch
-
-
-async def search(proxy: Proxy, what: str, query: str, creds: Creds | None = ANONYMOUS) -> list[dict[str, Any]]:
-    response = await proxy.request("GET", f"/{what}?q={quote(query, safe='')}", creds)
-    assert response.status == 200, await response.text()
-    result: list[dict[str, Any]] = (await response.json())["result"]
-    return result
-
-
-def file_shape(data: bytes, visibility: str, has_instances: bool = True) -> dict[str, Any]:
-    return {
-        "algorithm": "sha512",
-        "digest": sha512(data),
-        "size": len(data),
-        "visibility": visibility,
-        "has_instances": has_instances,
-    }
-
-
-def digests(results: list[dict[str, Any]]) -> list[str]:
-    return [result["digest"] for result in results]
-
-
-async def run_cli(monkeypatch: pytest.MonkeyPatch, proxy: Proxy, *args: str) -> int:
-    """`tooltool-proxy <args>` in-process, configured for the proxy's store (in a thread: it
-    runs its own event loop)."""
-    for name, value in proxy.env.items():
-        monkeypatch.setenv(name, value)
-    return await asyncio.to_thread(cli.main, list(args))
-
-
-async def journal_keys(proxy: Proxy) -> list[str]:
-    return [key async for key in proxy.store.list_keys(JOURNAL_PREFIX)]
-
-
-async def write_entry_journaled_at(proxy: Proxy, entry: IndexEntry, moment: float) -> str:
-    """What FileIndex.save writes, with a journal key stamped at `moment`: a record of another
-    replica whose clock differs, or that became visible late."""
-    await proxy.store.write(index_key(entry.digest), entry.to_json())
-    key = journal_key(moment)
-    record = {"kind": "file", "doc": json.loads(entry.to_json())}
-    await proxy.store.write(key, json.dumps(record).encode())
-    return key
-
-
-def entry_for(data: bytes, filename: str, visibility: Visibility = Visibility.PUBLIC) -> IndexEntry:
-    return IndexEntry(sha512(data), len(data), visibility, instances=("local",), filenames=(filename,))
-
+from tests.support.search import (
+    ANONYMOUS,
+    READERS,
+    digests,
+    entry_for,
+    file_shape,
+    search,
+    sha512,
+    upload,
+    write_entry_journaled_at,
+)
 
 # --- the store contract: listing after a key ------------------------------------------------
 
@@ -342,83 +273,6 @@ async def test_results_are_capped_at_the_first_matches_in_order(make_proxy: Prox
     assert digests(found) == all_digests[:SEARCH_RESULT_LIMIT]
     batches = await search(proxy, "upload", "Bug", ADMIN)
     assert [batch["id"] for batch in batches] == sorted(batch_ids, reverse=True)[:SEARCH_RESULT_LIMIT]
-
-
-# --- compaction and rebuild -------------------------------------------------------------------
-
-QUERIES = [("file", ".bin"), ("file", "a"), ("upload", "Bug"), ("upload", "uploader")]
-
-
-async def all_results(proxy: Proxy) -> dict[str, Any]:
-    results = {}
-    for creds in READERS:
-        for what, query in QUERIES:
-            name = creds.client_id if creds else "anonymous"
-            results[f"{name} {what} {query}"] = await search(proxy, what, query, creds)
-    return results
-
-
-async def populate(proxy: Proxy) -> None:
-    await upload(proxy, UPLOADER, "Bug 20: mixed", {"a.bin": (b"a", "public"), "b.bin": (b"b", "internal")})
-    await upload(proxy, ADMIN, "Bug 21: again", {"a-again.bin": (b"a", "public"), "c.bin": (b"c", "public")})
-    made_internal = await proxy.index.lookup(sha512(b"c"))
-    assert made_internal is not None
-    await proxy.index.save(replace(made_internal, visibility=Visibility.INTERNAL))
-    # A record from long ago, so that compaction may delete it.
-    await write_entry_journaled_at(proxy, entry_for(b"old", "old.bin"), time.time() - 3 * 86400)
-
-
-async def test_search_answers_the_same_after_compaction(
-    make_proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    proxy = await make_proxy()
-    await populate(proxy)
-    before = await all_results(await make_proxy())
-    old_key = min(await journal_keys(proxy))
-
-    assert await run_cli(monkeypatch, proxy, "catalog", "compact") == 0
-    assert "wrote catalog/snapshot.json.gz: 4 files, 2 batches" in capsys.readouterr().out
-    assert await proxy.store.head(SNAPSHOT_KEY) is not None
-    remaining = await journal_keys(proxy)
-    assert old_key not in remaining  # folded into the snapshot and older than the retention
-    assert len(remaining) > 0  # recent records are kept for replicas still catching up
-
-    assert await all_results(await make_proxy()) == before
-    # Compacting again changes nothing either.
-    assert await run_cli(monkeypatch, proxy, "catalog", "compact") == 0
-    assert await all_results(await make_proxy()) == before
-
-
-async def test_rebuild_writes_the_snapshot_from_the_objects(
-    make_proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    proxy = await make_proxy()
-    await populate(proxy)
-    before = await all_results(await make_proxy())
-    # A legacy bucket has no journal: search knows nothing until the rebuild.
-    for key in await journal_keys(proxy):
-        await proxy.store.delete(key)
-    assert await search(await make_proxy(), "file", ".bin", ADMIN) == []
-
-    assert await run_cli(monkeypatch, proxy, "catalog", "rebuild") == 0
-    captured = capsys.readouterr()
-    assert "wrote catalog/snapshot.json.gz: 4 files, 2 batches" in captured.out
-    assert "reading index objects and batch records" in captured.err  # progress, as log lines off a terminal
-    assert await all_results(await make_proxy()) == before
-
-
-async def test_rebuild_picks_up_index_objects_edited_by_hand(
-    make_proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    proxy = await make_proxy()
-    data = b"made public by hand"
-    await upload(proxy, ADMIN, "Bug 22: x", {"hand.bin": (data, "internal")})
-    entry = replace(entry_for(data, "hand.bin"), filenames=("hand.bin", "renamed.bin"))
-    await proxy.store.write(index_key(entry.digest), entry.to_json())  # no journal record
-    assert await search(await make_proxy(), "file", "renamed", ADMIN) == []
-
-    assert await run_cli(monkeypatch, proxy, "catalog", "rebuild") == 0
-    assert await search(await make_proxy(), "file", "renamed") == [file_shape(data, "public")]
 
 
 def test_catalog_refresh_interval_is_configurable() -> None:
