@@ -1,4 +1,5 @@
-"""A bad-input corpus: one table of malformed, hostile or unauthorized requests over every endpoint.
+"""A bad-input corpus: one table of malformed, hostile or unauthorized requests over every endpoint
+(tests/support/data/bad_input_corpus.json, and here the cases that must be computed).
 
 Each case runs against a live proxy on both stores, holding a public file, an internal file and a
 pending upload (whose put_url points at the proxy's own PUT endpoint for the cases configured so).
@@ -6,7 +7,7 @@ It asserts the status, the exact error body of PROTOCOL.md §2 (for HEAD: the st
 only) and that the store, journal included, is key for key and ETag for ETag what it was: bad input
 writes nothing. The proxies are started once per store and configuration and shared by the cases.
 
-Requests are sent with their path exactly as written here (`yarl.URL(..., encoded=True)`), so
+Requests are sent with their path exactly as written in the table (`yarl.URL(..., encoded=True)`), so
 percent-encodings reach the server untouched. Over-long request lines and headers (beyond aiohttp's
 8190-byte parser limit) are answered by aiohttp itself, before the application, and are not here.
 """
@@ -17,7 +18,7 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -37,16 +38,16 @@ from proxy.tokens import PutGrant, put_query
 from tests.support import (
     ADMIN,
     BEARER_TOKEN,
-    PUBLIC_READER,
-    PUBLIC_UPLOADER,
     UPLOADER,
     Creds,
     Proxy,
+    credentials,
     free_port,
     write_clients_file,
 )
 from tests.support.hawk import taskcluster_ext, taskcluster_header, tooltool_header
 from tests.support.oracles import problem_body
+from tests.support.tables import expand, expand_value, load_table
 
 PUBLIC_DATA = b"corpus: public bytes\n"
 INTERNAL_DATA = b"corpus: internal bytes\n"
@@ -58,20 +59,14 @@ MISSING = hashlib.sha512(b"never uploaded").hexdigest()
 
 STREAM = {"download": "stream"}  # Range is answered only when the proxy streams (always on the local store)
 PROXIED = {"upload_target": "proxy"}  # put_urls to the proxy's own PUT endpoint (always on the local store)
-MAX_BODY_BYTES = 64 * 1024
 
 NOT_JSON = "The request body is not valid JSON."
-BATCH_ID = "Invalid batch id"
-NO_QUERY = "The query parameter q"
-BAD_CURSOR = "Invalid cursor"
 NOT_ALLOWED = "Method Not Allowed"
 UNKNOWN_BEARER = "unknown Bearer token"
-BAD_SCHEME = "unsupported Authorization scheme"
 MALFORMED_HAWK = "malformed Hawk header"
 BAD_MAC = "Hawk MAC does not match"
 TOKEN_INVALID = "the upload URL's signature is invalid"
 TOKEN_INCOMPLETE = "the upload URL is incomplete"
-TOO_LARGE = "Request Entity Too Large"
 
 
 @dataclass(frozen=True)
@@ -152,13 +147,6 @@ def one_file(**changes: Any) -> bytes:
 
 
 VALID_BATCH = one_file()
-VALID_PATCH = b'[{"op": "set_visibility", "visibility": "internal"}]'
-DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
-HUGE_INT = b"9" * 5000  # beyond Python's 4300-digit limit for int()
-
-
-def deeply_nested_files() -> bytes:
-    return b'{"message": "Bug 1", "files": ' + DEEP_JSON + b"}"
 
 
 CERTIFICATE_SIGNED_IN_UNICODE = {
@@ -219,54 +207,68 @@ def flipped(text: str) -> str:
 
 
 # --- the corpus ----------------------------------------------------------------------------
+# Cases that are plain data are in tests/support/data/bad_input_corpus.json, a list per group (the
+# template language: tests/support/tables.py); those that must be computed (signed Hawk headers edited
+# after signing, put_url tokens tampered with, bytes that are not UTF-8) are written here, in their group.
+
+TEMPLATE_VALUES: dict[str, object] = {
+    "PUBLIC": PUBLIC,
+    "PUBLIC_UPPER": PUBLIC.upper(),
+    "PUBLIC_SIZE": len(PUBLIC_DATA),
+    "INTERNAL": INTERNAL,
+    "PENDING": PENDING,
+    "PENDING_UPPER": PENDING.upper(),
+    "PENDING_SIZE": len(PENDING_DATA),
+    "MISSING": MISSING,
+    "BEARER_TOKEN": BEARER_TOKEN,
+    "INVALID_DIGEST_DETAIL": INVALID_DIGEST_DETAIL,
+    "FORBIDDEN_DETAIL": FORBIDDEN_DETAIL,
+}
+CLIENTS = {name: value for name, value in vars(credentials).items() if isinstance(value, Creds)}
+TABLE = load_table("bad_input_corpus.json")
+
+
+def case_of(row: dict[str, Any]) -> Case:
+    """A case from a row of the table."""
+
+    def text(value: str) -> str:
+        return expand(value, TEMPLATE_VALUES)
+
+    path = text(row["path"])
+    if "cursor_of" in row:
+        path += "&cursor=" + cursor_of(text(row["cursor_of"]).encode())
+    headers: Headers = {}
+    if isinstance(row.get("headers"), dict):
+        headers = {name: text(value) for name, value in row["headers"].items()}
+    elif isinstance(row.get("headers"), list):
+        headers = [(name, text(value)) for name, value in row["headers"]]
+    body = None
+    if "json" in row:
+        body = json.dumps(expand_value(row["json"], TEMPLATE_VALUES)).encode()
+    elif "body" in row:
+        body = text(row["body"]).encode()
+    return Case(
+        row["id"],
+        row["method"],
+        path,
+        row["status"],
+        text(row["detail"]),
+        CLIENTS[row["creds"]] if "creds" in row else None,
+        headers=headers,
+        body=body,
+        chunked=row.get("chunked", False),
+        replay=row.get("replay", False),
+        config=row.get("config", {}),
+        allow=row.get("allow"),
+    )
+
+
+def table_cases(group: str) -> list[Case]:
+    return [case_of(row) for row in TABLE[group]]
+
 
 DIGESTS = [
-    Case("download-digest-upper-case", "GET", download(PUBLIC.upper()), 400, INVALID_DIGEST_DETAIL),
-    Case("download-digest-127-chars", "GET", download(PUBLIC[:127]), 400, INVALID_DIGEST_DETAIL),
-    Case("download-digest-129-chars", "GET", download(PUBLIC + "0"), 400, INVALID_DIGEST_DETAIL),
-    Case("download-digest-not-hex", "GET", download("g" * 128), 400, INVALID_DIGEST_DETAIL),
-    Case("download-digest-empty", "GET", "/sha512/", 400, INVALID_DIGEST_DETAIL),
-    Case("download-digest-the-runbook-probe", "GET", "/sha512/invalid", 400, INVALID_DIGEST_DETAIL),
-    Case(
-        "download-digest-encoded-slash", "GET", download(PUBLIC[:64] + "%2F" + PUBLIC[65:]), 400, INVALID_DIGEST_DETAIL
-    ),
-    Case("download-digest-encoded-nul", "GET", download(PUBLIC[:127] + "%00"), 400, INVALID_DIGEST_DETAIL),
-    Case("download-digest-encoded-traversal", "GET", download("%2E%2E%2F%2E%2E%2Findex"), 400, INVALID_DIGEST_DETAIL),
-    Case("download-digest-unicode-digits", "GET", download("%D9%A3" * 128), 400, INVALID_DIGEST_DETAIL),
-    Case("download-digest-fullwidth-hex", "GET", download("%EF%BD%81" * 128), 400, INVALID_DIGEST_DETAIL),
-    Case("download-digest-trailing-newline", "GET", download(PUBLIC + "%0A"), 400, INVALID_DIGEST_DETAIL),
-    Case("download-digest-very-long-path", "GET", download("a" * 8000), 400, INVALID_DIGEST_DETAIL),
-    Case("download-digest-unknown", "GET", download(MISSING), 404, "not found"),
-    Case("head-digest-upper-case", "HEAD", download(PUBLIC.upper()), 400, INVALID_DIGEST_DETAIL),
-    Case("head-digest-encoded-slash", "HEAD", download("ab%2Fcd"), 400, INVALID_DIGEST_DETAIL),
-    Case("head-digest-unknown", "HEAD", download(MISSING), 404, "not found"),
-    Case("file-digest-upper-case", "GET", f"/file/sha512/{PUBLIC.upper()}", 400, INVALID_DIGEST_DETAIL),
-    Case("file-digest-encoded-nul", "GET", f"/file/sha512/%00{PUBLIC[1:]}", 400, INVALID_DIGEST_DETAIL),
-    Case("file-digest-unknown", "GET", f"/file/sha512/{MISSING}", 404, "not found"),
-    Case(
-        "patch-digest-not-hex",
-        "PATCH",
-        "/file/sha512/" + "z" * 128,
-        400,
-        INVALID_DIGEST_DETAIL,
-        ADMIN,
-        body=VALID_PATCH,
-    ),
-    Case("patch-digest-unknown", "PATCH", f"/file/sha512/{MISSING}", 404, "not found", ADMIN, body=VALID_PATCH),
-    Case(
-        "complete-digest-129-chars", "GET", f"/upload/complete/sha512/{PENDING}f", 400, INVALID_DIGEST_DETAIL, UPLOADER
-    ),
-    Case(
-        "complete-digest-encoded-slash",
-        "GET",
-        f"/upload/complete/sha512/{PENDING[:100]}%2F{PENDING[101:]}",
-        400,
-        INVALID_DIGEST_DETAIL,
-        UPLOADER,
-    ),
-    Case(
-        "complete-nothing-pending", "GET", f"/upload/complete/sha512/{MISSING}", 404, "No upload of this file", UPLOADER
-    ),
+    *table_cases("digests"),
     Case(
         "put-digest-upper-case",
         "PUT",
@@ -279,156 +281,14 @@ DIGESTS = [
     ),
 ]
 
-BATCH_IDS = [
-    Case("batch-id-not-a-number", "GET", "/upload/abc", 400, BATCH_ID),
-    # As the legacy service: any integer without a batch is a 404, 0 and huge numbers included.
-    Case("batch-id-zero", "GET", "/upload/0", 404, "batch was not found"),
-    Case("batch-id-zeros", "GET", "/upload/0000", 404, "batch was not found"),
-    Case("batch-id-negative", "GET", "/upload/-5", 400, BATCH_ID),
-    Case("batch-id-20-digits", "GET", "/upload/" + "1" * 20, 404, "batch was not found"),
-    Case("batch-id-unicode-digits", "GET", "/upload/%D9%A3%D9%A3", 400, BATCH_ID),
-    Case("batch-id-very-long-path", "GET", "/upload/" + "9" * 8000, 404, "batch was not found"),
-    Case("batch-id-very-long-path-not-digits", "GET", "/upload/" + "9" * 7999 + "x", 400, BATCH_ID),
-    Case("batch-id-unknown", "GET", "/upload/1234567", 404, "batch was not found"),
-]
+# As the legacy service: any integer without a batch is a 404, 0 and huge numbers included.
+BATCH_IDS = table_cases("batch_ids")
 
-SEARCHES = [
-    Case("search-files-without-q", "GET", "/file", 400, NO_QUERY),
-    Case("search-files-other-parameter", "GET", "/file?query=gcc", 400, NO_QUERY),
-    Case("search-batches-without-q", "GET", "/upload", 400, NO_QUERY),
-    Case("search-batches-huge-query-without-q", "GET", "/upload?x=" + "y" * 7000, 400, NO_QUERY),
-    Case("search-files-cursor-empty", "GET", "/file?q=a&cursor=", 400, BAD_CURSOR),
-    Case("search-files-cursor-not-base64url", "GET", "/file?q=a&cursor=%2B%2F%3D", 400, BAD_CURSOR),
-    Case("search-files-cursor-not-json", "GET", "/file?q=a&cursor=" + cursor_of(b"{nope"), 400, BAD_CURSOR),
-    Case("search-files-cursor-bad-digest", "GET", "/file?q=a&cursor=" + cursor_of(b'{"d":"zz"}'), 400, BAD_CURSOR),
-    Case("search-files-cursor-of-batches", "GET", "/file?q=a&cursor=" + cursor_of(b'{"b":1}'), 400, BAD_CURSOR),
-    Case("search-batches-cursor-zero-id", "GET", "/upload?q=a&cursor=" + cursor_of(b'{"b":0}'), 400, BAD_CURSOR),
-    Case("search-batches-cursor-bool-id", "GET", "/upload?q=a&cursor=" + cursor_of(b'{"b":true}'), 400, BAD_CURSOR),
-    Case(
-        "search-batches-cursor-huge-id",
-        "GET",
-        "/upload?q=a&cursor=" + cursor_of(b'{"b":' + b"9" * 5000 + b"}"),
-        400,
-        BAD_CURSOR,
-    ),
-    Case(
-        "search-batches-cursor-empty-name", "GET", "/upload?q=a&cursor=" + cursor_of(b'{"b":5,"f":""}'), 400, BAD_CURSOR
-    ),
-    Case(
-        "search-batches-cursor-deep-json",
-        "GET",
-        "/upload?q=a&cursor=" + cursor_of(b"[" * 1500 + b"]" * 1500),
-        400,
-        BAD_CURSOR,
-    ),
-]
+SEARCHES = table_cases("searches")
 
 UPLOAD_BODIES = [
-    Case("upload-body-empty", "POST", "/upload", 400, NOT_JSON, UPLOADER, body=b""),
-    Case("upload-body-truncated-json", "POST", "/upload", 400, NOT_JSON, UPLOADER, body=VALID_BATCH[:-7]),
+    *table_cases("upload_bodies"),
     Case("upload-body-invalid-utf8", "POST", "/upload", 400, NOT_JSON, UPLOADER, body=b'\xff\xfe{"message": 1}'),
-    Case("upload-body-raw-nul-in-string", "POST", "/upload", 400, NOT_JSON, UPLOADER, body=b'{"message": "a\x00b"}'),
-    Case("upload-body-array", "POST", "/upload", 400, "must be a JSON object", UPLOADER, body=b"[]"),
-    Case("upload-body-string", "POST", "/upload", 400, "must be a JSON object", UPLOADER, body=b'"upload"'),
-    Case("upload-body-null", "POST", "/upload", 400, "must be a JSON object", UPLOADER, body=b"null"),
-    Case("upload-body-deep-nesting", "POST", "/upload", 400, NOT_JSON, UPLOADER, body=deeply_nested_files()),
-    Case("upload-body-huge-integer", "POST", "/upload", 400, NOT_JSON, UPLOADER, body=b'{"size": ' + HUGE_INT + b"}"),
-    Case("upload-body-huge-message", "POST", "/upload", 400, "longer than", UPLOADER, body=batch({}, "x" * 60_000)),
-    Case(
-        "upload-body-huge-filename",
-        "POST",
-        "/upload",
-        400,
-        "too long",
-        UPLOADER,
-        body=batch({"f" * 300: file_entry()}),
-    ),
-    Case(
-        "upload-body-nul-in-filename",
-        "POST",
-        "/upload",
-        400,
-        "control characters",
-        UPLOADER,
-        body=batch({"a\u0000b.bin": file_entry()}),
-    ),
-    Case("upload-body-files-list", "POST", "/upload", 400, "'files'", UPLOADER, body=batch([file_entry()])),
-    Case(
-        "upload-body-size-string",
-        "POST",
-        "/upload",
-        400,
-        "'size' must be an integer",
-        UPLOADER,
-        body=one_file(size="5"),
-    ),
-    Case(
-        "upload-body-size-nan",
-        "POST",
-        "/upload",
-        400,
-        "'size' must be an integer",
-        UPLOADER,
-        body=one_file(size=float("nan")),
-    ),
-    Case(
-        "upload-body-digest-upper-case",
-        "POST",
-        "/upload",
-        400,
-        "128 lower-case hex",
-        UPLOADER,
-        body=one_file(digest=PENDING.upper()),
-    ),
-    Case("upload-body-visibility-null", "POST", "/upload", 400, "visibility", UPLOADER, body=one_file(visibility=None)),
-    Case(
-        "upload-body-author-set",
-        "POST",
-        "/upload",
-        400,
-        "'author'",
-        UPLOADER,
-        body=VALID_BATCH[:-1] + b', "author": "x"}',
-    ),
-    Case(
-        "upload-body-over-max-body-bytes",
-        "POST",
-        "/upload",
-        413,
-        TOO_LARGE,
-        UPLOADER,
-        body=batch({"a.bin": file_entry()}, "Bug 1: " + "x" * MAX_BODY_BYTES),
-        config={"max_body_bytes": str(MAX_BODY_BYTES)},
-    ),
-    Case(
-        "upload-anonymous-over-max-body-bytes",
-        "POST",
-        "/upload",
-        413,
-        TOO_LARGE,
-        body=b" " * (MAX_BODY_BYTES + 1),
-        config={"max_body_bytes": str(MAX_BODY_BYTES)},
-    ),
-    Case("upload-anonymous", "POST", "/upload", 403, FORBIDDEN_DETAIL, body=VALID_BATCH),
-    Case("upload-without-upload-scope", "POST", "/upload", 403, FORBIDDEN_DETAIL, PUBLIC_READER, body=VALID_BATCH),
-    Case(
-        "upload-internal-with-public-scope-only",
-        "POST",
-        "/upload",
-        403,
-        FORBIDDEN_DETAIL,
-        PUBLIC_UPLOADER,
-        body=one_file(visibility="internal"),
-    ),
-    Case(
-        "upload-changes-visibility-of-a-stored-file",
-        "POST",
-        "/upload",
-        400,
-        "Cannot change already existing file's visibility level.",
-        UPLOADER,
-        body=batch({"p.txt": file_entry(PUBLIC_DATA, "internal")}),
-    ),
     Case(
         "upload-changes-size-of-a-stored-file",
         "POST",
@@ -442,38 +302,7 @@ UPLOAD_BODIES = [
 
 PATCH = f"/file/sha512/{PUBLIC}"
 PATCH_BODIES = [
-    Case("patch-body-object", "PATCH", PATCH, 400, "JSON array", ADMIN, body=b'{"op": "delete_instances"}'),
-    Case("patch-body-malformed", "PATCH", PATCH, 400, NOT_JSON, ADMIN, body=b'[{"op": '),
-    Case("patch-body-deep-nesting", "PATCH", PATCH, 400, NOT_JSON, ADMIN, body=DEEP_JSON),
-    Case("patch-body-huge-integer", "PATCH", PATCH, 400, NOT_JSON, ADMIN, body=b"[" + HUGE_INT + b"]"),
-    Case("patch-body-unknown-op", "PATCH", PATCH, 400, "'op' must be one of", ADMIN, body=b'[{"op": "rm -rf"}]'),
-    Case(
-        "patch-body-unknown-visibility",
-        "PATCH",
-        PATCH,
-        400,
-        "set_visibility",
-        ADMIN,
-        body=b'[{"op": "set_visibility", "visibility": "secret"}]',
-    ),
-    Case(
-        "patch-body-extra-field",
-        "PATCH",
-        PATCH,
-        400,
-        "unexpected field",
-        ADMIN,
-        body=b'[{"op": "delete_instances", "region": "us-east-1"}]',
-    ),
-    Case(
-        "patch-body-bad-operation-after-a-good-one",
-        "PATCH",
-        PATCH,
-        400,
-        "operations[1]",
-        ADMIN,
-        body=b'[{"op": "delete_instances"}, {"op": 7}]',
-    ),
+    *table_cases("patch_bodies"),
     Case(
         "patch-body-101-operations",
         "PATCH",
@@ -483,33 +312,11 @@ PATCH_BODIES = [
         ADMIN,
         body=json.dumps([{"op": "delete_instances"}] * 101).encode(),
     ),
-    Case("patch-anonymous", "PATCH", PATCH, 401, "needs credentials with the manage scope", body=VALID_PATCH),
-    Case("patch-without-manage-scope", "PATCH", PATCH, 403, FORBIDDEN_DETAIL, UPLOADER, body=VALID_PATCH),
-    Case(
-        "patch-over-max-body-bytes",
-        "PATCH",
-        PATCH,
-        413,
-        TOO_LARGE,
-        ADMIN,
-        body=b"[" + b" " * MAX_BODY_BYTES + b"]",
-        config={"max_body_bytes": str(MAX_BODY_BYTES)},
-    ),
 ]
 
 PUBLIC_PATH = download(PUBLIC)
 AUTHORIZATION = [
-    Case("auth-garbage", "GET", PUBLIC_PATH, 401, BAD_SCHEME, headers={"Authorization": "garbage"}),
-    Case("auth-empty", "GET", PUBLIC_PATH, 401, BAD_SCHEME, headers={"Authorization": ""}),
-    Case("auth-basic", "GET", PUBLIC_PATH, 401, BAD_SCHEME, headers={"Authorization": "Basic YWRtaW46c2VjcmV0"}),
-    Case(
-        "auth-two-headers-garbage-first",
-        "GET",
-        PUBLIC_PATH,
-        401,
-        BAD_SCHEME,
-        headers=[("Authorization", "garbage"), ("Authorization", f"Bearer {BEARER_TOKEN}")],
-    ),
+    *table_cases("authorization"),
     Case(
         "auth-bearer-and-hawk-in-one-header",
         "GET",
@@ -518,7 +325,6 @@ AUTHORIZATION = [
         UNKNOWN_BEARER,
         headers=hawk_edited(lambda header: f"Bearer {BEARER_TOKEN}, {header}"),
     ),
-    Case("hawk-only-the-scheme", "GET", PUBLIC_PATH, 401, MALFORMED_HAWK, headers={"Authorization": "Hawk"}),
     Case(
         "hawk-missing-mac",
         "GET",
@@ -581,7 +387,6 @@ AUTHORIZATION = [
     Case(
         "hawk-future-timestamp", "GET", PUBLIC_PATH, 401, "clock skew", headers=hawk(timestamp=int(time.time()) + 3600)
     ),
-    Case("hawk-replayed-nonce", "GET", PUBLIC_PATH, 401, "replayed", ADMIN, replay=True),
     Case(
         "hawk-wrong-mac",
         "GET",
@@ -678,40 +483,7 @@ AUTHORIZATION = [
         "certificate signature is invalid",
         headers=hawk_with_ext(taskcluster_ext(certificate=CERTIFICATE_SIGNED_IN_UNICODE)),
     ),
-    Case("bearer-empty", "GET", PUBLIC_PATH, 401, UNKNOWN_BEARER, headers=bearer("")),
-    Case("bearer-unknown", "GET", PUBLIC_PATH, 401, UNKNOWN_BEARER, headers=bearer("not-a-token")),
-    Case("bearer-very-long", "GET", PUBLIC_PATH, 401, UNKNOWN_BEARER, headers=bearer("t" * 7000)),
-    Case(
-        "bearer-token-with-one-more-character",
-        "GET",
-        PUBLIC_PATH,
-        401,
-        UNKNOWN_BEARER,
-        headers=bearer(BEARER_TOKEN + "x"),
-    ),
-    Case("head-bearer-unknown", "HEAD", PUBLIC_PATH, 401, UNKNOWN_BEARER, headers=bearer("not-a-token")),
     Case("file-hawk-wrong-mac", "GET", f"/file/sha512/{PUBLIC}", 401, BAD_MAC, headers=hawk(Creds("admin", "x", ()))),
-    Case("search-files-bearer-unknown", "GET", "/file?q=corpus", 401, UNKNOWN_BEARER, headers=bearer("nope")),
-    Case(
-        "search-batches-hawk-garbage", "GET", "/upload?q=Bug", 401, MALFORMED_HAWK, headers={"Authorization": "Hawk x"}
-    ),
-    Case("batch-bearer-unknown", "GET", "/upload/1234567", 401, UNKNOWN_BEARER, headers=bearer("nope")),
-    Case(
-        "complete-bearer-unknown",
-        "GET",
-        f"/upload/complete/sha512/{PENDING}",
-        401,
-        UNKNOWN_BEARER,
-        headers=bearer("nope"),
-    ),
-    Case(
-        "complete-without-upload-scope",
-        "GET",
-        f"/upload/complete/sha512/{PENDING}",
-        403,
-        FORBIDDEN_DETAIL,
-        PUBLIC_READER,
-    ),
     Case(
         "upload-stale-hawk",
         "POST",
@@ -727,13 +499,17 @@ AUTHORIZATION = [
 ]
 
 RANGES = [
-    Case("range-starts-at-the-size", "GET", PUBLIC_PATH, 416, "range", headers={"Range": f"bytes={len(PUBLIC_DATA)}-"}),
-    Case("range-starts-past-the-end", "GET", PUBLIC_PATH, 416, "range", headers={"Range": "bytes=1000000-2000000"}),
-    Case("range-empty-suffix", "GET", PUBLIC_PATH, 416, "range", headers={"Range": "bytes=-0"}),
-    Case("range-huge-start", "GET", PUBLIC_PATH, 416, "range", headers={"Range": "bytes=" + "9" * 19 + "-"}),
-    Case("head-range-past-the-end", "HEAD", PUBLIC_PATH, 416, "range", headers={"Range": "bytes=1000-"}),
+    *table_cases("ranges"),
+    Case(
+        "range-starts-at-the-size",
+        "GET",
+        PUBLIC_PATH,
+        416,
+        "range",
+        headers={"Range": f"bytes={len(PUBLIC_DATA)}-"},
+        config=STREAM,
+    ),
 ]
-RANGES = [replace(case, config=STREAM) for case in RANGES]
 
 
 def put(case_id: str, path: CasePath, status: int, detail: str, **kwargs: Any) -> Case:
@@ -743,6 +519,7 @@ def put(case_id: str, path: CasePath, status: int, detail: str, **kwargs: Any) -
 
 
 TOKENS = [
+    *table_cases("tokens"),
     put(
         "put-token-tampered-signature",
         lambda s: s.put_path(signature=flipped(s.token["signature"])),
@@ -763,7 +540,6 @@ TOKENS = [
     put("put-token-missing-signature", lambda s: s.put_path(signature=None), 403, TOKEN_INCOMPLETE),
     put("put-token-missing-expiry", lambda s: s.put_path(expires=None), 403, TOKEN_INCOMPLETE),
     put("put-token-missing-batch", lambda s: s.put_path(batch=None), 403, TOKEN_INCOMPLETE),
-    put("put-token-no-query", f"/upload/put/sha512/{PENDING}", 403, TOKEN_INCOMPLETE),
     put("put-token-size-not-a-number", lambda s: s.put_path(size="ten"), 403, TOKEN_INCOMPLETE),
     put("put-token-batch-of-5000-digits", lambda s: s.put_path(batch="9" * 5000), 403, TOKEN_INCOMPLETE),
     put("put-token-signature-too-short", lambda s: s.put_path(signature="abc"), 403, TOKEN_INVALID),
@@ -781,16 +557,8 @@ TOKENS = [
 ]
 
 ROUTING = [
-    Case("unknown-path", "GET", "/nothing/here", 404, "Not Found"),
-    Case("unknown-path-very-long", "GET", "/x" * 4000, 404, "Not Found"),
-    Case("delete-download", "DELETE", PUBLIC_PATH, 405, NOT_ALLOWED, allow="GET,HEAD"),
-    Case("post-download", "POST", PUBLIC_PATH, 405, NOT_ALLOWED, body=b"{}", allow="GET,HEAD"),
-    Case("put-upload", "PUT", "/upload", 405, NOT_ALLOWED, allow="GET,HEAD,POST"),
-    Case("post-search-files", "POST", "/file?q=x", 405, NOT_ALLOWED, allow="GET,HEAD"),
-    Case("delete-file", "DELETE", f"/file/sha512/{PUBLIC}", 405, NOT_ALLOWED, allow="GET,HEAD,PATCH"),
-    Case("post-complete", "POST", f"/upload/complete/sha512/{PENDING}", 405, NOT_ALLOWED, allow="GET,HEAD"),
+    *table_cases("routing"),
     Case("get-put-endpoint", "GET", lambda s: s.put_path(), 405, NOT_ALLOWED, allow="PUT"),
-    Case("propfind-upload", "PROPFIND", "/upload", 405, NOT_ALLOWED, allow="GET,HEAD,POST"),
 ]
 
 CORPUS = [*DIGESTS, *BATCH_IDS, *SEARCHES, *UPLOAD_BODIES, *PATCH_BODIES, *AUTHORIZATION, *RANGES, *TOKENS, *ROUTING]
