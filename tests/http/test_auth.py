@@ -26,7 +26,6 @@ from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
 from proxy import clients as clients_module
-from proxy.auth import Identity
 from proxy.clients import Client, ClientsFile, add_client, write_private_json
 from tests.support import (
     ADMIN,
@@ -581,38 +580,3 @@ def test_clients_file_replaced_within_the_same_mtime_is_reread(tmp_path: Path) -
     # Filesystem timestamps are coarse: a replacement may keep the very same mtime.
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert clients.client("second") == added
-
-
-# 8. The scope rule
-
-
-@pytest.mark.parametrize(
-    ("held", "required", "granted"),
-    [
-        ((f"{P}/download/public",), f"{P}/download/public", True),
-        ((f"{P}/download/internal",), f"{P}/download/public", False),
-        ((f"{P}/*",), f"{P}/download/internal", True),
-        ((f"{P}/download/*",), f"{P}/download/public", True),
-        ((f"{P}/download/*",), f"{P}/upload/public", False),
-        ((f"{P}/download",), f"{P}/download/public", False),
-        ((f"{P}/download/public",), f"{P}/download/*", False),
-        ((f"{P}/download/*",), f"{P}/download/*", True),
-        ((f"{P}/down*",), f"{P}/download/public", True),
-        (("*",), f"{P}/manage", True),
-        ((), f"{P}/download/public", False),
-        ((f"{P}/manage/extra",), f"{P}/manage", False),
-    ],
-)
-def test_identity_has_scope_follows_the_star_rule(held: tuple[str, ...], required: str, granted: bool) -> None:
-    assert Identity("someone", held).has_scope(required) is granted
-
-
-def test_identity_has_all_needs_every_scope() -> None:
-    identity = Identity("someone", (f"{P}/upload/public", f"{P}/download/*"))
-    assert identity.has_all([f"{P}/upload/public", f"{P}/download/internal"])
-    assert not identity.has_all([f"{P}/upload/public", f"{P}/upload/internal"])
-
-
-def test_identity_without_client_id_is_anonymous() -> None:
-    assert Identity(None, ()).anonymous
-    assert not Identity("admin", ()).anonymous
