@@ -47,7 +47,7 @@ def photograph(output: Path) -> list[Path]:
             directory / "serve.log",
         ).start()
         try:
-            digests = {}
+            digests: dict[str, str] = {}
             for message, visibility, files in UPLOADS:
                 contents = {name: os.urandom(size) for name, size in files.items()}
                 batch = upload_as_tooltool(

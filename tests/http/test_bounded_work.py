@@ -131,7 +131,7 @@ async def test_planted_batches_cannot_raise_the_store_reads_of_one_search_above_
     however many an uploader plants, one request makes at most max_lookups of those lookups."""
     max_lookups = 10
     proxy = await make_proxy(search_max_lookups=str(max_lookups), catalog_refresh="3600")
-    planted = {}
+    planted: dict[str, bytes] = {}
     for batch in range(4):
         files = {f"planted-{batch}-{number}.bin": f"planted {batch} {number}".encode() for number in range(15)}
         await plant(proxy, f"Bug 73: planted {batch}", files)

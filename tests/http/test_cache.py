@@ -96,14 +96,16 @@ class CountingStore(ObjectStore):
         self.calls["delete"] += 1
         await self.inner.delete(key)
 
-    async def list_keys(self, prefix: str) -> AsyncIterator[str]:
+    async def list_keys(self, prefix: str, start_after: str | None = None) -> AsyncIterator[str]:
         self.calls["list_keys"] += 1
-        async for key in self.inner.list_keys(prefix):
+        async for key in self.inner.list_keys(prefix, start_after):
             yield key
 
-    async def copy_if_unchanged(self, source: str, destination: str, etag: str, size: int) -> None:
+    async def copy_if_unchanged(
+        self, source: str, destination: str, etag: str, size: int, tags: dict[str, str] | None = None
+    ) -> None:
         self.calls["copy_if_unchanged"] += 1
-        await self.inner.copy_if_unchanged(source, destination, etag, size)
+        await self.inner.copy_if_unchanged(source, destination, etag, size, tags)
 
     async def ping(self) -> None:
         self.calls["ping"] += 1

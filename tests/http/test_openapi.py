@@ -22,7 +22,7 @@ import jsonschema
 import pytest
 from multidict import CIMultiDict
 from openapi_spec_validator import validate as validate_openapi
-from referencing import Registry, Resource
+from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
 from proxy.app import create_app
@@ -46,7 +46,7 @@ from tests.support.raw_http import RawPut, hold_put
 
 DOCUMENT: dict[str, Any] = json.loads(openapi_document())
 DOCUMENT_URI = "urn:tooltool-proxy:openapi.json"
-REGISTRY: Registry[Any] = Registry().with_resource(DOCUMENT_URI, Resource(DOCUMENT, DRAFT202012))
+REGISTRY: Registry[Any] = Registry().with_resource(DOCUMENT_URI, DRAFT202012.create_resource(DOCUMENT))
 METHODS = ("get", "head", "post", "put", "patch", "delete", "options", "trace")
 
 

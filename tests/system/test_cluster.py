@@ -177,7 +177,7 @@ async def test_patch_racing_a_patch_keeps_both_operations(cluster: Cluster) -> N
         statuses = await asyncio.gather(
             patch(cluster.a, digest, MAKE_INTERNAL), patch(cluster.b, digest, DELETE_INSTANCES)
         )
-        assert statuses == [200, 200]
+        assert list(statuses) == [200, 200]
         entry = await stored_entry(cluster.store, digest)
         assert entry.visibility.value == "internal", "the visibility PATCH was undone by the other"
         assert entry.instances == (), "the delete_instances PATCH was undone by the other"
@@ -193,7 +193,7 @@ async def test_two_commits_of_one_digest_keep_both_filenames(cluster: Cluster) -
             staged(cluster.a, f"first-{number}.bin", data), staged(cluster.b, f"second-{number}.bin", data)
         )
         statuses = await asyncio.gather(complete(cluster.a, digest), complete(cluster.b, digest))
-        assert statuses == [202, 202]
+        assert list(statuses) == [202, 202]
         entry = await stored_entry(cluster.store, digest)
         assert {f"first-{number}.bin", f"second-{number}.bin"} <= set(entry.filenames)
         assert entry.instances

@@ -40,7 +40,7 @@ def test_lines_are_written_whole_in_order_and_in_atomic_batches(monkeypatch: pyt
         writes.append(bytes(data))
         return real_write(fd, data)
 
-    monkeypatch.setattr(observability.os, "write", recording_write)
+    monkeypatch.setattr(os, "write", recording_write)  # the module observability writes with
     read_end, write_end = os.pipe()
     received = bytearray()
     reader = threading.Thread(target=lambda: received.extend(iter_pipe(read_end)), daemon=True)
