@@ -10,7 +10,6 @@ import asyncio
 import datetime
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +25,7 @@ from aiohttp.test_utils import TestServer
 from pytest_aiohttp import AiohttpServer
 
 from proxy import clients as clients_module
-from proxy.clients import Client, ClientsFile, add_client, write_private_json
+from proxy.clients import add_client
 from tests.support import (
     ADMIN,
     ALL_CREDS,
@@ -539,44 +538,3 @@ async def test_malformed_clients_file_written_while_running_keeps_the_last_good_
     await wait_for_recheck()
     response = await get(files, INTERNAL_PATH, sign(files, ADMIN, INTERNAL_PATH))
     assert response.status == 200, await response.text()
-
-
-@pytest.fixture
-def instant_recheck(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(clients_module, "RECHECK_SECONDS", 0.0)
-
-
-@pytest.mark.usefixtures("instant_recheck")
-@pytest.mark.parametrize(
-    "broken",
-    [
-        b'{"clients": [{"clientId": "admin", "accessT',
-        b"\xff\xfe not even UTF-8",
-        b'{"clients": 5}',
-        b'{"clients": null}',
-        b'{"clients": [{"clientId": "admin"}]}',
-        b"[]",
-    ],
-    ids=["truncated", "not-utf8", "clients-not-a-list", "clients-null", "client-without-token", "not-an-object"],
-)
-def test_clients_file_keeps_the_last_good_version_until_fixed(tmp_path: Path, broken: bytes) -> None:
-    path = tmp_path / "clients.json"
-    good = add_client(path, "first", ["s"])
-    clients = ClientsFile(path)
-    path.write_bytes(broken)
-    assert clients.client("first") == good
-    write_private_json(path, {"clients": [{"clientId": "second", "accessToken": "second-token", "scopes": ["t"]}]})
-    assert clients.client("second") == Client("second", "second-token", ("t",))
-    assert clients.client("first") is None
-
-
-@pytest.mark.usefixtures("instant_recheck")
-def test_clients_file_replaced_within_the_same_mtime_is_reread(tmp_path: Path) -> None:
-    path = tmp_path / "clients.json"
-    add_client(path, "first", ["s"])
-    clients = ClientsFile(path)
-    before = path.stat()
-    added = add_client(path, "second", ["t"])
-    # Filesystem timestamps are coarse: a replacement may keep the very same mtime.
-    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
-    assert clients.client("second") == added

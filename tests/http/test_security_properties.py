@@ -58,6 +58,7 @@ from tests.support import (
 from tests.support.fake_taskcluster import create_fake_taskcluster
 from tests.support.hawk import taskcluster_ext, taskcluster_header, tooltool_header
 from tests.support.sentry import CapturingTransport
+from tests.support.tables import expand_value, load_table
 
 # --- the world of the visibility property ---------------------------------------------------
 
@@ -416,14 +417,8 @@ async def test_sentry_events_of_failures_inside_handlers_hold_no_credentials_or_
 
 # --- Host and forwarding headers -------------------------------------------------------------
 
-SPOOFING_HEADERS = [
-    pytest.param({"Host": "evil.example"}, id="host"),
-    pytest.param({"Host": "evil.example:8443"}, id="host-with-port"),
-    pytest.param({"X-Forwarded-Host": "evil.example"}, id="x-forwarded-host"),
-    pytest.param({"X-Forwarded-Proto": "https", "X-Forwarded-Port": "443"}, id="x-forwarded-proto"),
-    pytest.param({"Forwarded": "for=1.2.3.4;host=evil.example;proto=https"}, id="forwarded"),
-    pytest.param({"X-Original-Host": "evil.example", "X-Forwarded-Server": "evil.example"}, id="x-original-host"),
-]
+SECURITY_REQUESTS = load_table("security_requests.json")
+SPOOFING_HEADERS = [pytest.param(row["headers"], id=row["id"]) for row in SECURITY_REQUESTS["spoofing_headers"]]
 
 
 def origin(url: str) -> tuple[str, str]:
@@ -467,29 +462,17 @@ async def test_forwarding_headers_cannot_move_a_put_url(
 
 # --- replayed Hawk requests ----------------------------------------------------------------
 
-REPLAYED = [
-    ("GET", "/sha512/{digest}", None),
-    ("HEAD", "/sha512/{digest}", None),
-    ("GET", "/file/sha512/{digest}", None),
-    ("GET", "/file?q=replayed", None),
-    ("GET", "/upload?q=Bug", None),
-    ("GET", "/upload/complete/sha512/{digest}", None),
-    ("PATCH", "/file/sha512/{digest}", b"[]"),
-    ("POST", "/upload", "batch"),
-]
+REPLAYED = SECURITY_REQUESTS["replayed"]
 
 
-@pytest.mark.parametrize(("method", "template", "body"), REPLAYED, ids=[f"{m} {p}" for m, p, _ in REPLAYED])
-async def test_a_replayed_hawk_request_is_refused_and_writes_nothing(
-    proxy: Proxy, method: str, template: str, body: bytes | str | None
-) -> None:
+@pytest.mark.parametrize("row", REPLAYED, ids=[f"{row['method']} {row['path']}" for row in REPLAYED])
+async def test_a_replayed_hawk_request_is_refused_and_writes_nothing(proxy: Proxy, row: dict[str, Any]) -> None:
     data = b"replayed bytes"
     digest = await proxy.upload(ADMIN, "replayed.bin", data)
-    path = template.format(digest=digest)
-    if body == "batch":
-        file = {"size": 3, "digest": "ab" * 64, "algorithm": "sha512", "visibility": "public"}
-        body = json.dumps({"message": "Bug 1: replayed", "files": {"n.bin": file}}).encode()
-    assert body is None or isinstance(body, bytes)
+    method, path = row["method"], row["path"].format(digest=digest)
+    body = row["body"].encode() if "body" in row else None
+    if "json" in row:
+        body = json.dumps(expand_value(row["json"], {})).encode()
     headers = proxy.headers_for(ADMIN, method, path, body)
     first = await proxy.request(method, path, body=body, headers=headers)
     assert first.status < 400, await first.text()
