@@ -115,17 +115,6 @@ async def test_region_query_parameter_is_accepted(proxy: Proxy) -> None:
     assert response.status == success_status(proxy)
 
 
-@pytest.mark.parametrize("method", ["DELETE", "POST"])
-async def test_other_methods_are_405_with_allow_header(proxy: Proxy, method: str) -> None:
-    digest = await put_file(proxy)
-    response = await proxy.request(method, f"/sha512/{digest}")
-    assert response.status == 405
-    assert {"GET", "HEAD"} <= {m.strip() for m in response.headers["Allow"].split(",")}
-    body = await error_body(response)
-    assert body["status"] == 405
-    assert body["error"]["status"] == 405
-
-
 # --- redirects to signed URLs (S3) ------------------------------------------------------------
 
 
