@@ -14,11 +14,9 @@ from proxy.storage import ObjectStore, PreconditionFailed
 from proxy.storage.cas import CONDITIONS_IGNORED_WARNING, probe_conditional_writes, update_object
 from proxy.storage.local import LocalStore
 from proxy.stores import open_location
-from tests.storage import test_store_contract
 from tests.support import BUCKET, ProxyFactory
 
 KEY = "index/sha512/counter.json"
-store = test_store_contract.store  # the contract suite's fixture: a fresh store of each kind
 
 
 async def test_create_if_absent_refuses_an_existing_object(store: ObjectStore) -> None:

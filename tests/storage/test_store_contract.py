@@ -6,7 +6,6 @@ behaviour here; the few things moto cannot show (conditional copies) are checked
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,7 +14,6 @@ from botocore.retries.standard import ExponentialBackoff
 from yarl import URL
 
 from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreUnavailable
-from proxy.storage.local import LocalStore
 from proxy.storage.s3 import MULTIPART_PART_SIZE, S3Store
 from tests.support import BUCKET, free_port
 
@@ -39,23 +37,6 @@ async def keys(store: ObjectStore, prefix: str = "") -> list[str]:
 def pattern(size: int) -> bytes:
     """Bytes whose every offset is distinguishable, so a wrong range cannot pass by accident."""
     return (bytes(range(251)) * (size // 251 + 1))[:size]
-
-
-@pytest.fixture
-async def store(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[ObjectStore]:
-    """A fresh, empty store of the parametrized kind (moto is reset for S3), closed afterwards."""
-    backend: ObjectStore
-    if store_kind == "local":
-        root = tmp_path / "store"
-        root.mkdir()
-        backend = LocalStore(root)
-    else:
-        request.getfixturevalue("s3_bucket")
-        backend = await S3Store.connect(BUCKET, endpoint_url=request.getfixturevalue("moto_endpoint"))
-    try:
-        yield backend
-    finally:
-        await backend.close()
 
 
 async def test_head_of_missing_key_is_none(store: ObjectStore) -> None:
