@@ -15,7 +15,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser.harness import ChromiumMissing, ServeProcess, launch_chromium, upload_as_tooltool
-from tests.support import ADMIN, write_clients_file
+from tests.support.credentials import ADMIN, write_clients_file
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 KiB = 1024

@@ -16,7 +16,8 @@ from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import Server, open_page
 from tests.browser.test_web_pages import auth_file, sign_in_with_file, unique
-from tests.support import UPLOADER, tooltool_client
+from tests.support import tooltool_client
+from tests.support.credentials import UPLOADER
 
 MiB = 1024 * 1024
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import BUCKET
 from tests.support.admin import WEST_BUCKET, Admin, open_admin
+from tests.support.moto import BUCKET
 
 
 @pytest.fixture

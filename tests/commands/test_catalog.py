@@ -10,7 +10,8 @@ import pytest
 from manifests import Visibility
 from proxy.catalog import SNAPSHOT_KEY
 from proxy.keys import index_key
-from tests.support import ADMIN, UPLOADER, Proxy, ProxyFactory
+from tests.support.credentials import ADMIN, UPLOADER
+from tests.support.proxies import Proxy, ProxyFactory
 from tests.support.search import (
     READERS,
     entry_for,

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, tooltool_client, wait_for_http
+from tests.support import tooltool_client
 from tests.support.cli import clean_env, run_cli
+from tests.support.net import free_port, wait_for_http
 
 
 @dataclass

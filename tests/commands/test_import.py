@@ -5,8 +5,8 @@ import os
 from pathlib import Path
 
 from manifests import Batch, Visibility
-from tests.support import ProxyFactory
 from tests.support.admin import Admin, assert_usage_error
+from tests.support.proxies import ProxyFactory
 
 
 async def test_import_stores_files_as_an_upload_would(admin: Admin, tmp_path: Path, make_proxy: ProxyFactory) -> None:

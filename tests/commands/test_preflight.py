@@ -10,8 +10,8 @@ import pytest
 
 from proxy import preflight
 from proxy.config import ConfigError, load_config
-from tests.support import free_port
 from tests.support.cli import clean_env, run_cli
+from tests.support.net import free_port
 
 EVERY_IPV4 = "0.0.0.0"  # noqa: S104 - never bound: start-up refuses first
 

@@ -40,16 +40,10 @@ from proxy.uploader import (
     upload_files,
     wait_seconds,
 )
-from tests.support import (
-    BEARER_TOKEN,
-    PUBLIC_UPLOADER,
-    UPLOADER,
-    Creds,
-    Proxy,
-    ProxyFactory,
-    free_port,
-    tooltool_client,
-)
+from tests.support import tooltool_client
+from tests.support.credentials import BEARER_TOKEN, PUBLIC_UPLOADER, UPLOADER, Creds
+from tests.support.net import free_port
+from tests.support.proxies import Proxy, ProxyFactory
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"}
 

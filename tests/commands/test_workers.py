@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from proxy.workers import parse_workers
-from tests.support import free_port, tooltool_client, wait_for_http
+from tests.support import tooltool_client
 from tests.support.cli import clean_env, run_cli
+from tests.support.net import free_port, wait_for_http
 
 WAIT_SECONDS = 30.0
 

@@ -32,7 +32,8 @@ from tests.container.conftest import (
     heartbeat,
     host_user,
 )
-from tests.support import ADMIN, tooltool_client, write_clients_file
+from tests.support import tooltool_client
+from tests.support.credentials import ADMIN, write_clients_file
 
 pytestmark = pytest.mark.container
 

@@ -26,7 +26,7 @@ from pytest_aiohttp import AiohttpServer
 
 from proxy import clients as clients_module
 from proxy.clients import add_client
-from tests.support import (
+from tests.support.credentials import (
     ADMIN,
     ALL_CREDS,
     BEARER_TOKEN,
@@ -37,13 +37,12 @@ from tests.support import (
     UPLOADER,
     Creds,
     P,
-    Proxy,
-    ProxyFactory,
-    free_port,
 )
 from tests.support.fake_taskcluster import CALLS, create_fake_taskcluster
 from tests.support.hawk import hawk_mac, taskcluster_ext, taskcluster_header, tooltool_header
+from tests.support.net import free_port
 from tests.support.oracles import problem_body
+from tests.support.proxies import Proxy, ProxyFactory
 
 LOCAL = pytest.mark.parametrize("store_kind", ["local"], indirect=True)
 

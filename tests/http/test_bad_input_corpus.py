@@ -35,18 +35,12 @@ from proxy.app import create_app
 from proxy.config import load_config
 from proxy.errors import FORBIDDEN_DETAIL, INVALID_DIGEST_DETAIL
 from proxy.tokens import PutGrant, put_query
-from tests.support import (
-    ADMIN,
-    BEARER_TOKEN,
-    UPLOADER,
-    Creds,
-    Proxy,
-    credentials,
-    free_port,
-    write_clients_file,
-)
+from tests.support import credentials
+from tests.support.credentials import ADMIN, BEARER_TOKEN, UPLOADER, Creds, write_clients_file
 from tests.support.hawk import taskcluster_ext, taskcluster_header, tooltool_header
+from tests.support.net import free_port
 from tests.support.oracles import problem_body
+from tests.support.proxies import Proxy
 from tests.support.tables import expand, expand_value, load_table
 
 PUBLIC_DATA = b"corpus: public bytes\n"

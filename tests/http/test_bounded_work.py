@@ -26,8 +26,9 @@ from proxy.journal import BATCH_DELETED, JournalRecord
 from proxy.keys import index_key
 from proxy.storage import s3 as s3_storage
 from proxy.uploads import PUT_IN_PROGRESS_DETAIL
-from tests.support import ADMIN, UPLOADER, Creds, Proxy, ProxyFactory, count_store_calls
+from tests.support.credentials import ADMIN, UPLOADER, Creds
 from tests.support.oracles import problem_body
+from tests.support.proxies import Proxy, ProxyFactory, count_store_calls
 from tests.support.raw_http import RawPut, hold_put
 
 ANONYMOUS = None

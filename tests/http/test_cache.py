@@ -25,7 +25,8 @@ from proxy.cache import LookupCache
 from proxy.config import Config, StoreLocation, load_config
 from proxy.storage import ObjectInfo, ObjectStore, Versioned
 from proxy.stores import open_location
-from tests.support import Proxy, ProxyFactory, free_port
+from tests.support.net import free_port
+from tests.support.proxies import Proxy, ProxyFactory
 
 DATA = b"hot artifact bytes"
 DIGEST = hashlib.sha512(DATA).hexdigest()

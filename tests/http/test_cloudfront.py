@@ -22,8 +22,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from manifests import IndexEntry, Visibility
 from proxy.config import ConfigError, load_config
 from proxy.context import STORES
-from tests.support import BUCKET, INTERNAL_READER, Proxy, ProxyFactory, free_port
 from tests.support.cli import clean_env, run_cli
+from tests.support.credentials import INTERNAL_READER
+from tests.support.moto import BUCKET
+from tests.support.net import free_port
+from tests.support.proxies import Proxy, ProxyFactory
 
 DISTRIBUTION = "https://d111111abcdef8.cloudfront.net"
 KEY_ID = "K2JCJMDEHXQW5F"

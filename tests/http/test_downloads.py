@@ -20,8 +20,10 @@ from yarl import URL
 from manifests import IndexEntry, Visibility
 from proxy.storage.local import LocalStore
 from proxy.storage.retrying import RetryingStore
-from tests.support import BUCKET, INTERNAL_READER, Proxy, ProxyFactory, count_store_calls
+from tests.support.credentials import INTERNAL_READER
+from tests.support.moto import BUCKET
 from tests.support.oracles import sigv4_query_signature
+from tests.support.proxies import Proxy, ProxyFactory, count_store_calls
 
 FORBIDDEN_DETAIL = (
     "You don't have the permission to access the requested resource. "

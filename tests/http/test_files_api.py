@@ -19,18 +19,10 @@ from manifests import IndexEntry, Visibility
 from proxy.context import STORES
 from proxy.files import MANAGE_NEEDS_CREDENTIALS_DETAIL
 from proxy.keys import artifact_key
-from tests.support import (
-    ADMIN,
-    BUCKET,
-    INTERNAL_READER,
-    NOBODY,
-    PUBLIC_READER,
-    UPLOADER,
-    Creds,
-    Proxy,
-    ProxyFactory,
-)
+from tests.support.credentials import ADMIN, INTERNAL_READER, NOBODY, PUBLIC_READER, UPLOADER, Creds
+from tests.support.moto import BUCKET
 from tests.support.oracles import problem_body
+from tests.support.proxies import Proxy, ProxyFactory
 
 PUBLIC_DATA = b"a public tool\n"
 INTERNAL_DATA = b"an internal tool\n"

@@ -14,7 +14,8 @@ import pytest
 from proxy import clients as clients_module
 from proxy.clients import RELOAD_FAILED_WARNING
 from proxy.keys import index_key
-from tests.support import ADMIN, PUBLIC_UPLOADER, Proxy, ProxyFactory, write_clients_file
+from tests.support.credentials import ADMIN, PUBLIC_UPLOADER, write_clients_file
+from tests.support.proxies import Proxy, ProxyFactory
 
 LOCAL = pytest.mark.parametrize("store_kind", ["local"], indirect=True)
 

@@ -4,7 +4,9 @@ auth failures, with no digest or client id in any label."""
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support import ADMIN, Proxy, ProxyFactory, free_port
+from tests.support.credentials import ADMIN
+from tests.support.net import free_port
+from tests.support.proxies import Proxy, ProxyFactory
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

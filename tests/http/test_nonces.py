@@ -15,9 +15,10 @@ import pytest
 from proxy.auth import NONCE_CACHE_BYTES
 from proxy.context import AUTH
 from proxy.keys import REPLAY_PREFIX
-from tests.support import ADMIN, Proxy, ProxyFactory
+from tests.support.credentials import ADMIN
 from tests.support.hawk import tooltool_header
 from tests.support.oracles import problem_body
+from tests.support.proxies import Proxy, ProxyFactory
 
 LOCAL = pytest.mark.parametrize("store_kind", ["local"], indirect=True)
 

@@ -29,7 +29,7 @@ from proxy.app import create_app
 from proxy.config import Config, StoreLocation, load_config
 from proxy.handlers.openapi import openapi_document
 from proxy.stores import open_location
-from tests.support import (
+from tests.support.credentials import (
     ADMIN,
     BEARER_TOKEN,
     INTERNAL_READER,
@@ -38,10 +38,9 @@ from tests.support import (
     PUBLIC_UPLOADER,
     UPLOADER,
     Creds,
-    Proxy,
-    ProxyFactory,
 )
 from tests.support.faults import FaultyStore
+from tests.support.proxies import Proxy, ProxyFactory
 from tests.support.raw_http import RawPut, hold_put
 
 DOCUMENT: dict[str, Any] = json.loads(openapi_document())

@@ -14,7 +14,9 @@ from proxy.config import load_config
 from proxy.context import CONFIG
 from proxy.observability import init_sentry, scrub_event
 from proxy.storage import ObjectStore
-from tests.support import ADMIN, BEARER_TOKEN, Proxy, ProxyFactory, free_port
+from tests.support.credentials import ADMIN, BEARER_TOKEN
+from tests.support.net import free_port
+from tests.support.proxies import Proxy, ProxyFactory
 from tests.support.sentry import CapturingTransport
 
 S3_ONLY = pytest.mark.parametrize("store_kind", ["s3"], indirect=True)

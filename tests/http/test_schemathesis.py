@@ -27,8 +27,9 @@ from schemathesis.core.result import Err, Ok
 from schemathesis.schemas import APIOperation
 
 from proxy.handlers.openapi import openapi_document
-from tests.support import ADMIN, BEARER_TOKEN, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory
+from tests.support.credentials import ADMIN, BEARER_TOKEN, PUBLIC_UPLOADER, UPLOADER, Creds
 from tests.support.hawk import tooltool_header
+from tests.support.proxies import Proxy, ProxyFactory
 
 MAX_EXAMPLES = 25  # per operation and generation mode (25 runs): at most 625 requests
 SCHEMA = schemathesis.openapi.from_dict(json.loads(openapi_document()))

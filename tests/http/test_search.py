@@ -15,8 +15,9 @@ from proxy.context import CATALOG
 from proxy.handlers.search import MISSING_QUERY_DETAIL
 from proxy.journal import FILE_DELETED, RETENTION_SECONDS, journal_key
 from proxy.keys import index_key
-from tests.support import ADMIN, INTERNAL_READER, PUBLIC_READER, UPLOADER, Proxy, ProxyFactory
+from tests.support.credentials import ADMIN, INTERNAL_READER, PUBLIC_READER, UPLOADER
 from tests.support.oracles import problem_body
+from tests.support.proxies import Proxy, ProxyFactory
 from tests.support.search import (
     ANONYMOUS,
     READERS,

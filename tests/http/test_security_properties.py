@@ -41,7 +41,7 @@ from proxy.observability import init_sentry
 from proxy.storage import ObjectStore
 from proxy.stores import open_location
 from proxy.tokens import PutGrant, put_query
-from tests.support import (
+from tests.support.credentials import (
     ADMIN,
     ALL_CREDS,
     BEARER_TOKEN,
@@ -50,13 +50,12 @@ from tests.support import (
     UPLOADER,
     Creds,
     P,
-    Proxy,
-    ProxyFactory,
-    SecretScanningHandler,
     write_clients_file,
 )
 from tests.support.fake_taskcluster import create_fake_taskcluster
 from tests.support.hawk import taskcluster_ext, taskcluster_header, tooltool_header
+from tests.support.log_scanner import SecretScanningHandler
+from tests.support.proxies import Proxy, ProxyFactory
 from tests.support.sentry import CapturingTransport
 from tests.support.tables import expand_value, load_table
 

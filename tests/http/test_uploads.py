@@ -29,8 +29,10 @@ from proxy.storage import PreconditionFailed
 from proxy.storage.local import LocalStore
 from proxy.tokens import PutGrant, put_query
 from proxy.uploads import with_explicit_port
-from tests.support import ADMIN, BUCKET, PUBLIC_UPLOADER, UPLOADER, Creds, Proxy, ProxyFactory
+from tests.support.credentials import ADMIN, PUBLIC_UPLOADER, UPLOADER, Creds
+from tests.support.moto import BUCKET
 from tests.support.oracles import problem_body, sigv4_query_signature
+from tests.support.proxies import Proxy, ProxyFactory
 
 DATA = b"tooltool upload payload\n"
 OTHER = b"tooltool upload PAYLOAD\n"  # same length as DATA, different bytes

@@ -15,19 +15,9 @@ from pytest_aiohttp import AiohttpServer
 
 from proxy.config import DEFAULT_BUG_URL, ConfigError, load_config
 from proxy.handlers.web import web_assets
-from tests.support import (
-    ADMIN,
-    BEARER_TOKEN,
-    INTERNAL_READER,
-    NOBODY,
-    PUBLIC_READER,
-    UPLOADER,
-    Creds,
-    P,
-    Proxy,
-    ProxyFactory,
-)
+from tests.support.credentials import ADMIN, BEARER_TOKEN, INTERNAL_READER, NOBODY, PUBLIC_READER, UPLOADER, Creds, P
 from tests.support.fake_taskcluster import create_fake_taskcluster
+from tests.support.proxies import Proxy, ProxyFactory
 
 ROOT = Path(__file__).parents[2]
 WEB_DIR = ROOT / "proxy" / "web"

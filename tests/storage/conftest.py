@@ -8,7 +8,7 @@ import pytest
 from proxy.storage import ObjectStore
 from proxy.storage.local import LocalStore
 from proxy.storage.s3 import S3Store
-from tests.support import BUCKET
+from tests.support.moto import BUCKET
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from proxy.storage import ObjectStore, PreconditionFailed
 from proxy.storage.cas import CONDITIONS_IGNORED_WARNING, probe_conditional_writes, update_object
 from proxy.storage.local import LocalStore
 from proxy.stores import open_location
-from tests.support import BUCKET, ProxyFactory
+from tests.support.moto import BUCKET
+from tests.support.proxies import ProxyFactory
 
 KEY = "index/sha512/counter.json"
 

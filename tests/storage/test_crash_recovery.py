@@ -27,8 +27,10 @@ import aiohttp
 import pytest
 
 from proxy.keys import artifact_key, index_key, staging_key, staging_prefix, verifying_key
-from tests.support import BUCKET, UPLOADER, free_port, wait_for_http
+from tests.support.credentials import UPLOADER
 from tests.support.hawk import tooltool_header
+from tests.support.moto import BUCKET
+from tests.support.net import free_port, wait_for_http
 
 MiB = 1024 * 1024
 # Half of it (where the sender stalls) is more than one 16 MiB multipart part on S3.

@@ -11,8 +11,9 @@ import pytest
 from proxy.config import Config, StoreLocation
 from proxy.keys import artifact_key
 from proxy.stores import open_location
-from tests.support import ADMIN, Proxy, ProxyFactory
+from tests.support.credentials import ADMIN
 from tests.support.faults import FaultyStore
+from tests.support.proxies import Proxy, ProxyFactory
 
 DATA = b"bytes that must arrive intact\n" * 100
 DIGEST = hashlib.sha512(DATA).hexdigest()

@@ -12,7 +12,9 @@ from manifests import IndexEntry, Visibility
 from proxy.config import ConfigError, load_config, parse_regions
 from proxy.context import STORES
 from proxy.keys import artifact_key
-from tests.support import ADMIN, BUCKET, Proxy, ProxyFactory
+from tests.support.credentials import ADMIN
+from tests.support.moto import BUCKET
+from tests.support.proxies import Proxy, ProxyFactory
 
 WEST_BUCKET = "tooltool-west"
 DATA = b"regional bytes\n"

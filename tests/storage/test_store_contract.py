@@ -15,7 +15,8 @@ from yarl import URL
 
 from proxy.storage import ObjectNotFound, ObjectStore, PreconditionFailed, StoreUnavailable
 from proxy.storage.s3 import MULTIPART_PART_SIZE, S3Store
-from tests.support import BUCKET, free_port
+from tests.support.moto import BUCKET
+from tests.support.net import free_port
 
 SMALL = 1000
 LARGE = MULTIPART_PART_SIZE + 1024 * 1024  # large enough for S3Store's multipart path

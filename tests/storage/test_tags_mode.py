@@ -22,8 +22,10 @@ from manifests import IndexEntry, Visibility
 from proxy.config import IndexMode, load_config
 from proxy.context import STORES
 from proxy.keys import artifact_key, index_key, staging_key
-from tests.support import BUCKET, INTERNAL_READER, UPLOADER, Proxy, ProxyFactory, count_store_calls
+from tests.support.credentials import INTERNAL_READER, UPLOADER
+from tests.support.moto import BUCKET
 from tests.support.oracles import problem_body
+from tests.support.proxies import Proxy, ProxyFactory, count_store_calls
 
 pytestmark = pytest.mark.usefixtures("index_mode")
 

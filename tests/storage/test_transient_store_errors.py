@@ -19,8 +19,9 @@ from proxy.config import Config, StoreLocation
 from proxy.keys import UPLOADS_PREFIX, artifact_key
 from proxy.storage import StoreUnavailable
 from proxy.stores import open_location
-from tests.support import ADMIN, Proxy, ProxyFactory
+from tests.support.credentials import ADMIN
 from tests.support.faults import FaultyStore
+from tests.support.proxies import Proxy, ProxyFactory
 
 DATA = b"bytes that must arrive although the store hiccups\n" * 100
 DIGEST = hashlib.sha512(DATA).hexdigest()

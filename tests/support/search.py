@@ -12,7 +12,8 @@ from manifests import IndexEntry, Visibility
 from proxy import cli
 from proxy.journal import JOURNAL_PREFIX, journal_key
 from proxy.keys import index_key
-from tests.support import ADMIN, INTERNAL_READER, PUBLIC_READER, Creds, Proxy
+from tests.support.credentials import ADMIN, INTERNAL_READER, PUBLIC_READER, Creds
+from tests.support.proxies import Proxy
 
 ANONYMOUS = None
 READERS: list[Creds | None] = [ANONYMOUS, PUBLIC_READER, INTERNAL_READER, ADMIN]

@@ -29,8 +29,11 @@ from proxy.keys import artifact_key, index_key
 from proxy.storage import ObjectStore
 from proxy.storage.local import LocalStore
 from proxy.storage.s3 import S3Store
-from tests.support import ADMIN, BUCKET, Proxy, free_port, wait_for_http, write_clients_file
+from tests.support.credentials import ADMIN, write_clients_file
 from tests.support.hawk import tooltool_header
+from tests.support.moto import BUCKET
+from tests.support.net import free_port, wait_for_http
+from tests.support.proxies import Proxy
 
 ROUNDS = 100  # of each race, on each store (200 a race across the two stores)
 CONCURRENT_ROUNDS = 8  # rounds (each on its own digest) in flight at once

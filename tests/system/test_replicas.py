@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ADMIN, BUCKET, free_port, tooltool_client, wait_for_http, write_clients_file
+from tests.support import tooltool_client
+from tests.support.credentials import ADMIN, write_clients_file
 from tests.support.hawk import tooltool_header
+from tests.support.moto import BUCKET
+from tests.support.net import free_port, wait_for_http
 
 CACHE_TTL = 2  # seconds: the documented bound on how stale another replica's view can be
 

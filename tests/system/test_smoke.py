@@ -1,6 +1,7 @@
 import hashlib
 
-from tests.support import ADMIN, Proxy
+from tests.support.credentials import ADMIN
+from tests.support.proxies import Proxy
 
 
 async def test_upload_then_download(proxy: Proxy) -> None:

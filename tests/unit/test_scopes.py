@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proxy.auth import Identity
-from tests.support import P
+from tests.support.credentials import P
 from tests.support.tables import expand, load_table
 
 ROWS = load_table("scope_rule.json")["rows"]
