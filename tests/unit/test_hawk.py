@@ -5,6 +5,7 @@ mohawk (what the taskcluster library signs with) and tests/support/hawk.py (what
 """
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -184,32 +185,37 @@ def test_authorized_scopes_narrow_what_a_taskcluster_request_holds(authenticator
     assert refused.detail == "authorizedScopes are not satisfied by the credentials' scopes"
 
 
-def signed(method: str, creds_token: str = ADMIN.access_token, client_id: str = ADMIN.client_id, **kwargs: Any) -> str:
-    return tooltool_header(client_id, creds_token, method, kwargs.pop("url", URL), kwargs.pop("body", None), **kwargs)
+@dataclass(frozen=True)
+class Signing:
+    """How to sign a request; the header is made when the test runs (its timestamp is the clock's then)."""
+
+    method: str
+    token: str = ADMIN.access_token
+    client_id: str = ADMIN.client_id
+    url: str = URL
+    body: bytes | None = None
+    skew: int = 0  # seconds added to the clock for the timestamp
+    nonce: str | None = None
+
+    def header(self) -> str:
+        timestamp = int(time.time()) + self.skew
+        return tooltool_header(
+            self.client_id, self.token, self.method, self.url, self.body, timestamp=timestamp, nonce=self.nonce
+        )
 
 
 @pytest.mark.parametrize(
-    ("method", "header", "body", "reason"),
+    ("method", "signing", "body", "reason"),
     [
-        ("GET", signed("GET", "token", "ghost"), b"", "unknown Hawk client id"),
-        ("GET", signed("GET", "not-the-token"), b"", "Hawk MAC does not match"),
-        ("GET", signed("GET", url=URL + "?x=1"), b"", "Hawk MAC does not match"),
-        ("GET", signed("POST"), b"", "Hawk MAC does not match"),
-        ("POST", signed("POST", body=b"[1]"), b"[2]", "Hawk payload hash does not match the body"),
-        ("POST", signed("POST"), b"[2]", "Hawk payload hash does not match the body"),
-        (
-            "GET",
-            signed("GET", timestamp=int(time.time()) - 600),
-            b"",
-            "Hawk timestamp is outside the allowed clock skew",
-        ),
-        (
-            "GET",
-            signed("GET", timestamp=int(time.time()) + 600),
-            b"",
-            "Hawk timestamp is outside the allowed clock skew",
-        ),
-        ("GET", signed("GET", nonce="n" * 65), b"", "Hawk nonce is longer than 64 characters"),
+        ("GET", Signing("GET", "token", "ghost"), b"", "unknown Hawk client id"),
+        ("GET", Signing("GET", "not-the-token"), b"", "Hawk MAC does not match"),
+        ("GET", Signing("GET", url=URL + "?x=1"), b"", "Hawk MAC does not match"),
+        ("GET", Signing("POST"), b"", "Hawk MAC does not match"),
+        ("POST", Signing("POST", body=b"[1]"), b"[2]", "Hawk payload hash does not match the body"),
+        ("POST", Signing("POST"), b"[2]", "Hawk payload hash does not match the body"),
+        ("GET", Signing("GET", skew=-61), b"", "Hawk timestamp is outside the allowed clock skew"),
+        ("GET", Signing("GET", skew=61), b"", "Hawk timestamp is outside the allowed clock skew"),
+        ("GET", Signing("GET", nonce="n" * 65), b"", "Hawk nonce is longer than 64 characters"),
     ],
     ids=[
         "unknown-client",
@@ -224,9 +230,9 @@ def signed(method: str, creds_token: str = ADMIN.access_token, client_id: str = 
     ],
 )
 def test_a_request_that_does_not_verify_is_refused_with_its_reason(
-    authenticator: Authenticator, method: str, header: str, body: bytes, reason: str
+    authenticator: Authenticator, method: str, signing: Signing, body: bytes, reason: str
 ) -> None:
-    assert refusal(verify, authenticator, header, method, body).detail == reason
+    assert refusal(verify, authenticator, signing.header(), method, body).detail == reason
 
 
 def test_a_nonce_is_accepted_once(authenticator: Authenticator) -> None:
