@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]
-from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]
+import boto3
+from boto3.s3.transfer import TransferConfig
 
 from benchmarks.load import Hawk
 from benchmarks.processes import Cores, Server, free_port, start_server

@@ -29,7 +29,7 @@ from pathlib import Path
 import aiohttp
 
 from benchmarks.processes import pin
-from tests.hawk import tooltool_header
+from tests.support.hawk import tooltool_header
 
 # Sends the pre-signed Authorization headers of the file named by the script's argument, one
 # per request; when they run out it sends an invalid one, which the proxy answers 401 (counted).

@@ -89,8 +89,10 @@ def main() -> None:
             data = pattern(STREAM_SIZE) if args.case == "stream" else b"a small file\n" * 64
             seeded = bucket.put_file(data, visibility)
             del data
-            overrides = {"download": "stream"} if args.case == "stream" else {}
-            proxy = start_proxy(moto, workdir, cores, **overrides)
+            if args.case == "stream":
+                proxy = start_proxy(moto, workdir, cores, download="stream")
+            else:
+                proxy = start_proxy(moto, workdir, cores)
             servers.append(proxy)
             url = f"{proxy.url}/sha512/{seeded.digest}"
             if args.case != "stream":

@@ -43,7 +43,7 @@ from benchmarks.deployment import AWS_ENV, BUCKET, Bucket, start_moto
 from benchmarks.load import Hawk
 from benchmarks.processes import Cores, Server, free_port, start_server
 from proxy.config import DEFAULT_SCOPE_PREFIX
-from tests.hawk import tooltool_header
+from tests.support.hawk import tooltool_header
 
 # Relative frequency of each operation a client starts.
 WEIGHTS = {

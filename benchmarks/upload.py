@@ -22,7 +22,7 @@ upload into the client's part (start, manifest check) and the server's (receive,
 
 Each run also uploads the same file with tooltool.py's own upload, to a fresh server of its own:
 the real tooltool.py when `--tooltool PATH` names a copy of it, else a stand-in with its shape
-(tests/tooltool_client.py's upload, which sends the file with http.client in 8 KiB blocks, run in
+(tests/support/tooltool_client.py's upload, which sends the file with http.client in 8 KiB blocks, run in
 a thread while the main thread polls `is_alive()` without sleeping, as tooltool.py's join loop
 does). With the real tooltool.py, use `--runs 1`: the issue saw it move under 1 MiB a second.
 """
@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.processes import Server, free_port, start_server
-from tests import tooltool_client
+from tests.support import tooltool_client
 
 MIB = 1024 * 1024
 READ_CHUNK = 4 * MIB

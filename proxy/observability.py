@@ -128,7 +128,7 @@ class LoggingRequestLog:
 
 class BufferedRequestLog:
     """`request.summary` lines straight into a LineBuffer: MozlogFormatter's JSON for the same
-    record (same keys, order and encoding; tests/test_request_log.py compares the two), without
+    record (same keys, order and encoding; tests/unit/test_request_log.py compares the two), without
     the LogRecord, the handler lock and a write per line."""
 
     def __init__(self, buffer: LineBuffer) -> None:

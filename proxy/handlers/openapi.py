@@ -10,7 +10,7 @@ DOCUMENT = "openapi.json"  # proxy/openapi.json, listed in setup.py package_data
 
 @cache
 def openapi_document() -> bytes:
-    """The document as shipped; tests/test_openapi.py keeps it true to the routes and answers."""
+    """The document as shipped; tests/http/test_openapi.py keeps it true to the routes and answers."""
     return files("proxy").joinpath(DOCUMENT).read_bytes()
 
 

@@ -2,7 +2,7 @@
 
 Two backends implement it with the same keys and semantics: `S3Store` (any S3-compatible
 endpoint) and `LocalStore` (a directory, the embedded default). One contract test suite
-(tests/test_store_contract.py) runs against both.
+(tests/storage/test_store_contract.py) runs against both.
 
 Every backend failure that is the store's fault (unreachable, 5xx, timeouts) is raised as
 StoreUnavailable, which the web layer answers with 503 + Retry-After.

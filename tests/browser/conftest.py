@@ -8,16 +8,17 @@ watched for script errors and dialogs: a test fails if one happens.
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
 
 from tests.browser.harness import ServeProcess, launch_chromium
-from tests.conftest import ALL_CREDS, BEARER_TOKEN, LOG_SECRETS, write_clients_file
+from tests.support.credentials import ALL_CREDS, BEARER_TOKEN, LOG_SECRETS, write_clients_file
 
 WEB_BUCKET = "tooltool-web-tests"  # not the shared test bucket: other tests reset that one
 UPLOAD_SECRET = "browser-tests-upload-secret-0123456789"
@@ -106,7 +107,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> I
 @pytest.fixture(params=["local", "s3"])
 def server(request: pytest.FixtureRequest) -> Server:
     """The proxy on each store kind in turn (each started once for the package)."""
-    return request.getfixturevalue(f"{request.param}_server")  # type: ignore[no-any-return]
+    return request.getfixturevalue(f"{request.param}_server")
 
 
 @dataclass
@@ -162,7 +163,7 @@ def open_page(page: Page, url: str) -> Page:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     """On a failure, the page's text goes into the report (what the test saw)."""
     outcome = yield
     report = outcome.get_result()

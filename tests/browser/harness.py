@@ -15,8 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import LOG_SECRETS, free_port, wait_for_http
-from tests.hawk import tooltool_header
+from tests.support.credentials import LOG_SECRETS
+from tests.support.hawk import tooltool_header
+from tests.support.net import free_port, wait_for_http
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_SCRIPT = Path(__file__).with_name("install-chromium.sh")

@@ -15,7 +15,7 @@ from pathlib import Path
 from playwright.sync_api import Page, expect, sync_playwright
 
 from tests.browser.harness import ChromiumMissing, ServeProcess, launch_chromium, upload_as_tooltool
-from tests.conftest import ADMIN, write_clients_file
+from tests.support.credentials import ADMIN, write_clients_file
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 KiB = 1024
@@ -47,7 +47,7 @@ def photograph(output: Path) -> list[Path]:
             directory / "serve.log",
         ).start()
         try:
-            digests = {}
+            digests: dict[str, str] = {}
             for message, visibility, files in UPLOADS:
                 contents = {name: os.urandom(size) for name, size in files.items()}
                 batch = upload_as_tooltool(

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, Route, expect
 
 from tests.browser.conftest import Server, open_page
 from tests.browser.harness import api_request, upload_as_tooltool
-from tests.conftest import ADMIN, BEARER_TOKEN, INTERNAL_READER, PUBLIC_READER, Creds
+from tests.support.credentials import ADMIN, BEARER_TOKEN, INTERNAL_READER, PUBLIC_READER, Creds
 
 
 def unique(prefix: str) -> str:

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, Route, expect
 
-from tests import tooltool_client
 from tests.browser.conftest import Server, open_page
 from tests.browser.test_web_pages import auth_file, sign_in_with_file, unique
-from tests.conftest import UPLOADER
+from tests.support import tooltool_client
+from tests.support.credentials import UPLOADER
 
 MiB = 1024 * 1024
 

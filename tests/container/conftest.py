@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, wait_for_http
+from tests.support.net import free_port, wait_for_http
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "python:3.11-slim"

@@ -3,7 +3,8 @@ environment, health, logs, restart and upgrade, and what the image holds.
 
     python -m pytest -m container tests/container
 
-Uploads and fetches go through the container with tests/tooltool_client.py, which behaves as tooltool.py on the wire.
+Uploads and fetches go through the container with tests/support/tooltool_client.py, which behaves as tooltool.py on
+the wire.
 """
 
 import json
@@ -19,8 +20,6 @@ from typing import Any
 
 import pytest
 
-from tests import tooltool_client
-from tests.conftest import ADMIN, write_clients_file
 from tests.container.conftest import (
     BASE_IMAGE,
     BUILD_ARGS,
@@ -33,6 +32,8 @@ from tests.container.conftest import (
     heartbeat,
     host_user,
 )
+from tests.support import tooltool_client
+from tests.support.credentials import ADMIN, write_clients_file
 
 pytestmark = pytest.mark.container
 

@@ -20,7 +20,8 @@ import pytest
 from proxy import uploads as proxy_uploads
 from proxy.keys import artifact_key, received_key, staging_key, staging_prefix
 from proxy.storage import StoreUnavailable
-from tests.conftest import UPLOADER, Proxy, ProxyFactory
+from tests.support.credentials import UPLOADER
+from tests.support.proxies import Proxy, ProxyFactory
 
 # Many pieces of a PUT, not a whole number of them; under 1 MiB, which aiohttp (the S3 client's
 # transport) refuses to send from one bytes object without a warning.

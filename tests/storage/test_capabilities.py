@@ -25,8 +25,10 @@ from proxy.storage.local import LocalStore
 from proxy.storage.retrying import RetryingStore
 from proxy.storage.s3 import S3Store
 from proxy.stores import open_location
-from tests.conftest import BUCKET, ProxyFactory, free_port
-from tests.faults import FaultyStore
+from tests.support.faults import FaultyStore
+from tests.support.moto import BUCKET
+from tests.support.net import free_port
+from tests.support.proxies import ProxyFactory
 
 CHUNK = 1024 * 1024  # proxy.storage.base.CHUNK_SIZE: the local store reads this much at a time
 

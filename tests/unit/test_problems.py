@@ -16,7 +16,7 @@ from proxy.http.problems import (
 )
 from proxy.storage import ObjectNotFound, PreconditionFailed, StoreUnavailable
 from proxy.storage.cas import ContendedWrite
-from tests.oracles import problem_body
+from tests.support.oracles import problem_body
 
 WAIT = str(RETRY_AFTER_SECONDS)
 
