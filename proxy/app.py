@@ -163,7 +163,7 @@ def run(config: Config, put_base_url: str, *, host: str, port: int, listen_fd: i
     """Serve until SIGTERM or SIGINT: on host:port, or on an inherited listening socket (a `serve --workers` worker)."""
     import socket
 
-    from proxy.observability import init_sentry
+    from proxy.http.sentry import init_sentry
 
     app = create_app(config, put_base_url=put_base_url)
     init_sentry(config.sentry_dsn, str(app[VERSION].get("version")))

@@ -1,10 +1,11 @@
-"""Request logs (mozlog `request.summary` lines) and Sentry, with secrets kept out of both.
+"""Request logs (mozlog `request.summary` lines), with secrets kept out of them.
 
 `serve` writes its log lines in batches (see LineBuffer): one system call per fraction of a
 second instead of one per request, flushed at shutdown and on SIGTERM. Its `request.summary`
 line is built directly, byte for byte the line MozlogFormatter makes of the same record, without
 a LogRecord; everywhere else (tests, admin commands) the summary is an ordinary logging record.
-The middleware that writes it is the HTTP edge's (proxy/http/request_log.py).
+The middleware that writes it is the HTTP edge's (proxy/http/request_log.py), as is Sentry
+(proxy/http/sentry.py).
 """
 
 import json
@@ -15,12 +16,8 @@ import socket
 import sys
 import threading
 import time
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import sentry_sdk
 from dockerflow.logging import MozlogFormatter
-from sentry_sdk.integrations.aiohttp import AioHttpIntegration
 
 summary_log = logging.getLogger("request.summary")
 LOGGER_NAME = "tooltool-proxy"
@@ -177,37 +174,3 @@ def flush_logs() -> None:
     """Write every buffered log line now (at shutdown; SIGTERM ends `serve` through here)."""
     if _line_buffer is not None:
         _line_buffer.flush()
-
-
-def _without_query(url: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
-def scrub_event(event: Any, hint: Any) -> Any:
-    """Sentry `before_send`: drop credentials, query strings and signed URLs from the event."""
-    request = event.get("request")
-    if isinstance(request, dict):
-        headers = request.get("headers")
-        if isinstance(headers, dict):
-            request["headers"] = {k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS}
-        request.pop("query_string", None)
-        request.pop("cookies", None)
-        if isinstance(request.get("url"), str):
-            request["url"] = _without_query(request["url"])
-    return event
-
-
-def init_sentry(dsn: str | None, release: str | None, transport: Any = None) -> None:
-    if not dsn:
-        return
-    sentry_sdk.init(
-        dsn=dsn,
-        release=release,
-        transport=transport,
-        integrations=[AioHttpIntegration()],
-        # Stack frames' local variables hold query values, headers and tokens: never send them.
-        include_local_variables=False,
-        before_send=scrub_event,
-        before_send_transaction=scrub_event,
-    )

@@ -12,7 +12,7 @@ from dockerflow.logging import MozlogFormatter
 
 from proxy.config import load_config
 from proxy.http.context import CONFIG
-from proxy.observability import init_sentry, scrub_event
+from proxy.http.sentry import init_sentry, scrub_event
 from proxy.storage import ObjectStore
 from tests.support.credentials import ADMIN, BEARER_TOKEN
 from tests.support.net import free_port

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from pytest_aiohttp import AiohttpServer
 
 from proxy import clients as clients_module
-from proxy.observability import init_sentry
+from proxy.http.sentry import init_sentry
 from proxy.storage import ObjectStore
 from proxy.stores import open_location
 from proxy.tokens import PutGrant, put_query

@@ -10,6 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("proxy", "manifests")
 
+# Importing these loads aiohttp: the library, and Sentry's integration with its server.
+AIOHTTP_MODULES = ("aiohttp", "sentry_sdk.integrations.aiohttp")
+
 # The modules that may import aiohttp, as paths from the repository root.
 AIOHTTP_ALLOWED = (
     # The HTTP edge: the app factory, the handlers, and proxy/http/ (app keys, the request
@@ -43,7 +46,7 @@ def aiohttp_importers(root: Path) -> set[str]:
     for package in PACKAGES:
         for path in sorted((root / package).rglob("*.py")):
             modules = imported_modules(path.read_text())
-            if any(name == "aiohttp" or name.startswith("aiohttp.") for name in modules):
+            if any(name in AIOHTTP_MODULES or name.startswith("aiohttp.") for name in modules):
                 found.add(path.relative_to(root).as_posix())
     return found
 
