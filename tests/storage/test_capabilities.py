@@ -23,7 +23,6 @@ from proxy.storage import (
 from proxy.storage.cas import CONDITIONS_UNDECLARED_WARNING, probe_conditional_writes
 from proxy.storage.local import LocalStore
 from proxy.storage.retrying import RetryingStore
-from proxy.storage.s3 import S3Store
 from proxy.stores import open_location
 from tests.support.faults import FaultyStore
 from tests.support.moto import BUCKET
@@ -42,21 +41,6 @@ class TaglessStore(LocalStore):
 
     async def close(self) -> None:
         self.closed = True
-
-
-@pytest.fixture
-async def store(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[ObjectStore]:
-    backend: ObjectStore
-    if store_kind == "local":
-        backend = LocalStore(tmp_path / "store")
-        (tmp_path / "store").mkdir()
-    else:
-        request.getfixturevalue("s3_bucket")
-        backend = await S3Store.connect(BUCKET, endpoint_url=request.getfixturevalue("moto_endpoint"))
-    try:
-        yield backend
-    finally:
-        await backend.close()
 
 
 async def chunks(*parts: bytes) -> AsyncIterator[bytes]:
