@@ -62,7 +62,7 @@ async def test_auth_failures_are_counted(proxy: Proxy) -> None:
 
 @pytest.mark.parametrize("store_kind", ["s3"], indirect=True)
 async def test_store_errors_are_counted(make_proxy: ProxyFactory) -> None:
-    proxy = await make_proxy(s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
+    proxy = await make_proxy(s3_endpoint_url=f"http://127.0.0.1:{free_port()}", store_retry_deadline="0.2")
     response = await proxy.request("GET", f"/sha512/{'cd' * 64}")
     assert response.status == 503
     _, values = await scrape(proxy)

@@ -37,7 +37,7 @@ async def test_heartbeat_reports_each_check(proxy: Proxy) -> None:
 
 @S3_ONLY
 async def test_heartbeat_names_the_failed_store_check(make_proxy: ProxyFactory) -> None:
-    proxy = await make_proxy(s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
+    proxy = await make_proxy(s3_endpoint_url=f"http://127.0.0.1:{free_port()}", store_retry_deadline="0.2")
     response = await proxy.request("GET", "/__heartbeat__")
     assert response.status == 503
     assert response.headers["Retry-After"].isdigit()
@@ -48,7 +48,7 @@ async def test_heartbeat_names_the_failed_store_check(make_proxy: ProxyFactory) 
 
 @S3_ONLY
 async def test_store_outage_answers_503_with_retry_after_never_500(make_proxy: ProxyFactory) -> None:
-    proxy = await make_proxy(s3_endpoint_url=f"http://127.0.0.1:{free_port()}")
+    proxy = await make_proxy(s3_endpoint_url=f"http://127.0.0.1:{free_port()}", store_retry_deadline="0.2")
     digest = "ab" * 64
     for method, path, creds in (
         ("GET", f"/sha512/{digest}", None),
