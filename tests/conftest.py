@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.credentials import LOG_SECRETS, write_clients_file
 from tests.support.log_scanner import SecretScanningHandler
+from tests.support.memory import freeze_what_lives_for_the_run, release_closed_apps
 from tests.support.moto import AWS_TEST_ENV, AWS_UNSET, fresh_bucket, moto_server
 from tests.support.proxies import Proxy, ProxyFactory, ProxyPool, store_env_for
 
@@ -30,6 +31,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     _aws_env.undo()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    freeze_what_lives_for_the_run()
+
+
+def pytest_runtest_logfinish(nodeid: str, location: tuple[str, int | None, str]) -> None:
+    """After each test: the apps it started can be freed (tests/support/memory.py says why)."""
+    release_closed_apps()
 
 
 @pytest.fixture(scope="session", autouse=True)
