@@ -5,6 +5,7 @@ may download it, so anonymous callers learn nothing about internal files.
 """
 
 import asyncio
+import logging
 import re
 from dataclasses import replace
 
@@ -16,6 +17,8 @@ from proxy.keys import artifact_key
 from proxy.outcomes import Forbidden, InvalidInput, NeedsCredentials, NotFound, VisibleBatch
 from proxy.scopes import Scopes
 from proxy.storage import ObjectStore
+
+log = logging.getLogger("tooltool.files")
 
 _DIGITS = re.compile(r"[0-9]+")
 # Batch ids are milliseconds * 1000 + 3 digits (16 digits today): a longer number names no
@@ -102,10 +105,38 @@ class Files:
         if any(isinstance(operation, SetVisibility) for operation in operations):
             await self.index.retag(digest)
         if any(isinstance(operation, DeleteInstances) for operation in operations):
-            for store in self._stores_holding(tuple(sorted(held))):
+            deleted_from = self._stores_holding(tuple(sorted(held)))
+            for store in deleted_from:
                 await store.delete(artifact_key(digest))
+            updated = await self._unlist_deleted_bytes(digest, deleted_from) or updated
         self.downloads.forget(digest)
         return updated
+
+    async def _unlist_deleted_bytes(self, digest: str, deleted_from: list[ObjectStore]) -> IndexEntry | None:
+        """A commit on another replica that lands between this deletion's index write and its
+        deletes sees the bytes still there, keeps them and lists its region again; the delete
+        then removes them. Regions listed now whose bytes are gone are taken off again, so the
+        index never points at missing bytes (which POST /upload would call stored for ever).
+        Bytes committed after the delete are there, and stay listed."""
+        entry = await self.index.read_entry(digest)
+        if entry is None or not entry.instances:
+            return None
+        deleted = {id(store) for store in deleted_from}
+        gone: set[str] = set()
+        for name in entry.instances:
+            store = self.stores.regions[self.stores.region(name)]
+            if id(store) in deleted and await store.head(artifact_key(digest)) is None:
+                gone.add(name)
+        if not gone:
+            return None
+        log.info("a commit raced this deletion; unlisting its deleted bytes", extra={"digest": digest})
+
+        def unlist(current: IndexEntry | None) -> IndexEntry | None:
+            if current is None or not gone & set(current.instances):
+                return None
+            return replace(current, instances=tuple(i for i in current.instances if i not in gone))
+
+        return await self.index.update(digest, unlist)
 
     def _stores_holding(self, instances: tuple[str, ...]) -> list[ObjectStore]:
         """The stores of the regions listed; names this deployment does not configure are the

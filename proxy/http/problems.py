@@ -128,7 +128,8 @@ async def error_bodies(request: web.Request, handler: Handler) -> web.StreamResp
             sentry_sdk.capture_exception()
             return problem_response(500, SERVER_FAILED_DETAIL)
         if isinstance(exc, (StoreUnavailable, PreconditionFailed)):
-            log.warning("object store unavailable", extra={"reason": str(exc)})
+            # The reason is in the message too: a captured log (pytest, journald) often shows only that.
+            log.warning("object store unavailable: %s", exc, extra={"reason": str(exc)})
             request.app[METRICS].store_errors.inc()
         elif isinstance(exc, AuthServiceUnavailable):
             log.warning("auth service unavailable")

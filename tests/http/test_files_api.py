@@ -349,6 +349,42 @@ async def test_delete_instances_deletes_the_bytes_in_every_region_listed(
     assert stored.instances == ()
 
 
+async def test_a_commit_landing_between_a_deletions_index_write_and_its_deletes_leaves_no_listed_bytes_missing(
+    make_proxy: ProxyFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two replicas: A deletes the file's instances while B commits a new upload of it. B's
+    commit lands after A's index write (so the bytes look stored and are kept) and before A
+    deletes them. Whatever order wins, the index must never list bytes that are gone: that
+    file would answer with a redirect to nothing, and POST /upload would call it stored, so it
+    could never be uploaded again."""
+    deleting, committing = await make_proxy(), await make_proxy()
+    digest = await upload_one(deleting, PUBLIC_DATA, "public")
+    real_delete = deleting.store.delete
+    commits: list[int] = []
+
+    async def delete_after_the_other_replica_commits(key: str) -> None:
+        if key == artifact_key(digest) and not commits:
+            result = await start_batch(committing, {"again.bin": (PUBLIC_DATA, "public")})
+            assert await committing.put(result["files"]["again.bin"]["put_url"], PUBLIC_DATA) == 200
+            complete = await committing.request("GET", f"/upload/complete/sha512/{digest}", UPLOADER)
+            commits.append(complete.status)
+        await real_delete(key)
+
+    monkeypatch.setattr(deleting.store, "delete", delete_after_the_other_replica_commits)
+    await patched(deleting, digest, DELETE)
+    monkeypatch.undo()
+
+    assert commits == [202]
+    stored = await deleting.index.read_entry(digest)
+    assert stored is not None
+    bytes_there = await deleting.store.head(artifact_key(digest)) is not None
+    assert bool(stored.instances) == bytes_there, (stored.instances, bytes_there)
+    # Either way the file can be downloaded or uploaded again, from both replicas.
+    await upload(committing, {"third.bin": (PUBLIC_DATA, "public")})
+    for replica in (deleting, committing):
+        await assert_downloads(replica, PUBLIC_DATA)
+
+
 @pytest.mark.parametrize("store_kind", ["s3"])
 async def test_a_file_uploaded_again_after_delete_gets_a_freshly_signed_url(
     proxy: Proxy, monkeypatch: pytest.MonkeyPatch
