@@ -142,6 +142,13 @@ class PendingUpload:
     author: str
     expires: float  # unix time after which the signed PUT URL no longer works
     region: str = ""  # where the bytes are staged and committed; "" is the default region
+    # The batch's other names for the same bytes: they are uploaded once, under `filename`'s
+    # put_url, and the index gets every name when they are committed.
+    other_filenames: tuple[str, ...] = ()
+
+    @property
+    def filenames(self) -> tuple[str, ...]:
+        return (self.filename, *self.other_filenames)
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -154,6 +161,7 @@ class PendingUpload:
                 "author": self.author,
                 "expires": self.expires,
                 "region": self.region,
+                "other_filenames": list(self.other_filenames),
             },
             sort_keys=True,
         ).encode()
@@ -181,4 +189,12 @@ class PendingUpload:
             author=get_str(obj, "author", what),
             expires=float(expires),
             region=str(obj.get("region", "")),
+            other_filenames=_names(obj.get("other_filenames", []), what),
         )
+
+
+def _names(value: object, what: str) -> tuple[str, ...]:
+    """A list of filenames (records written before the field existed have none)."""
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise ValidationError(f"{what}: 'other_filenames' must be a list of strings")
+    return tuple(value)

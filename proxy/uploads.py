@@ -205,8 +205,15 @@ class Uploads:
                     )
                 )
         # One pending record per digest: the same bytes under two names are uploaded once, to
-        # one put_url (the record is created only if absent, never overwritten).
-        first_of = {pending.digest: pending for pending in reversed(to_stage)}
+        # one put_url (the record is created only if absent, never overwritten). It carries the
+        # other names, so the commit records them all.
+        names: dict[str, list[str]] = {}
+        for pending in to_stage:
+            names.setdefault(pending.digest, []).append(pending.filename)
+        first_of = {
+            pending.digest: replace(pending, other_filenames=tuple(names[pending.digest][1:]))
+            for pending in reversed(to_stage)
+        }
         put_urls = dict(zip(first_of, await asyncio.gather(*map(self._stage, first_of.values())), strict=True))
         staged = {pending.filename: put_urls[pending.digest] for pending in to_stage}
         files = tuple(
@@ -474,7 +481,7 @@ class Uploads:
         return True
 
     async def _record_instance(self, upload: PendingUpload, visibility: Visibility) -> IndexEntry | None:
-        """Add this region and filename to the file's index entry (compare-and-swap: whatever
+        """Add this region and the filenames to the file's index entry (compare-and-swap: whatever
         else changed meanwhile stays); a new entry gets `visibility`."""
         region = self.stores.region(upload.region)
         uploaded = utc_timestamp()
@@ -486,16 +493,16 @@ class Uploads:
                     size=upload.size,
                     visibility=visibility,
                     instances=(region,),
-                    filenames=(upload.filename,),
+                    filenames=tuple(sorted(set(upload.filenames))),
                     uploaded=uploaded,
                     author=upload.author,
                 )
-            if region in current.instances and upload.filename in current.filenames:
+            if region in current.instances and set(upload.filenames) <= set(current.filenames):
                 return None
             return replace(
                 current,
                 instances=tuple(sorted({*current.instances, region})),
-                filenames=tuple(sorted({*current.filenames, upload.filename})),
+                filenames=tuple(sorted({*current.filenames, *upload.filenames})),
             )
 
         return await self.index.update(upload.digest, add_instance)

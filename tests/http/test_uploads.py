@@ -311,6 +311,22 @@ async def test_complete_needs_the_upload_scope(proxy: Proxy) -> None:
     assert await proxy.store.head(artifact_key(sha512(DATA))) is None
 
 
+async def test_the_same_bytes_under_two_names_upload_once_and_keep_both_names(proxy: Proxy) -> None:
+    body = encode(batch_doc({"a.bin": file_entry(DATA), "b.bin": file_entry(DATA)}))
+    response = await post_batch(proxy, UPLOADER, body)
+    assert response.status == 200, await response.text()
+    files = (await response.json())["result"]["files"]
+    put_url = files["a.bin"]["put_url"]
+    assert files["b.bin"]["put_url"] == put_url  # one put_url: the bytes go up once
+
+    assert await proxy.put(put_url, DATA) == 200
+    assert (await complete(proxy, sha512(DATA))).status == 202
+
+    entry = await proxy.index.read_entry(sha512(DATA))
+    assert entry is not None
+    assert entry.filenames == ("a.bin", "b.bin")
+
+
 # --- files that already exist --------------------------------------------------------------
 
 

@@ -126,3 +126,14 @@ def test_batch_and_pending_upload_round_trip() -> None:
     assert PendingUpload.from_json(pending.to_json()) == pending
     with pytest.raises(ValidationError):
         PendingUpload.from_json(b'{"digest": "x"}')
+
+
+def test_a_pending_upload_keeps_the_batchs_other_names_for_its_bytes() -> None:
+    pending = PendingUpload(DIGEST, 1, 3, Visibility.PUBLIC, "a.bin", "admin", 1.0, other_filenames=("b.bin",))
+    assert PendingUpload.from_json(pending.to_json()) == pending
+    assert pending.filenames == ("a.bin", "b.bin")
+    # Records written before the field existed name one file.
+    older = {k: v for k, v in json.loads(pending.to_json()).items() if k != "other_filenames"}
+    assert PendingUpload.from_json(json.dumps(older).encode()).filenames == ("a.bin",)
+    with pytest.raises(ValidationError):
+        PendingUpload.from_json(json.dumps({**older, "other_filenames": "b.bin"}).encode())
