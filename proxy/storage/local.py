@@ -44,6 +44,29 @@ _HIDDEN = (_TAGS_DIR, _LOCKS_DIR)
 _LOCK_STRIPES = 64
 
 
+async def _create_for_writing(tmp: Path) -> BinaryIO:
+    """Create `tmp` and open it for writing, in a worker thread. A cancellation that arrives
+    while the thread is at it (a PUT that timed out, a shutdown) does not stop the thread, so
+    what it opens is then closed and removed here, not left with its descriptor."""
+    opening = asyncio.ensure_future(asyncio.to_thread(_open_new, tmp))
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.add_done_callback(lambda done: _discard_opened(done, tmp))
+        raise
+
+
+def _open_new(tmp: Path) -> BinaryIO:
+    return open(tmp, "xb")
+
+
+def _discard_opened(opening: "asyncio.Future[BinaryIO]", tmp: Path) -> None:
+    if opening.cancelled() or opening.exception() is not None:
+        return
+    opening.result().close()
+    tmp.unlink(missing_ok=True)
+
+
 def _etag(stat: os.stat_result) -> str:
     return f'"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"'
 
@@ -164,7 +187,7 @@ class LocalStore(ObjectStore, KeepsTags, ConditionalWrites):
         path = self._path(key)
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         tmp = self._tmp_path(path)
-        file: BinaryIO = await asyncio.to_thread(open, tmp, "xb")
+        file = await _create_for_writing(tmp)
         try:
             received = 0
             async for chunk in chunks:

@@ -5,7 +5,11 @@ behaviour here; the few things moto cannot show (conditional copies) are checked
 """
 
 import asyncio
+import os
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -22,6 +26,7 @@ from proxy.storage import (
     keeps_tags,
     signs_urls,
 )
+from proxy.storage import local as local_store_module
 from proxy.storage.s3 import MULTIPART_PART_SIZE, S3Store
 from tests.support.capabilities import keeping_tags, signing
 from tests.support.moto import BUCKET
@@ -118,6 +123,32 @@ async def test_write_stream_with_too_few_bytes_fails_and_leaves_nothing(store: O
         await store.write_stream("uploads/d/1", chunked(pattern(size - 1)), size)
     assert await store.head("uploads/d/1") is None
     assert await keys(store) == []
+
+
+@pytest.mark.parametrize("store_kind", ["local"])
+async def test_a_local_write_stream_cancelled_while_its_file_opens_leaves_no_file_and_no_descriptor(
+    store: ObjectStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened = threading.Event()
+
+    def slow_open(path: Path, mode: str) -> Any:
+        time.sleep(0.2)  # in the worker thread: the cancellation arrives meanwhile
+        file = open(path, mode)  # noqa: SIM115 (the store closes it)
+        opened.set()
+        return file
+
+    monkeypatch.setattr(local_store_module, "open", slow_open, raising=False)
+    descriptors = len(os.listdir("/proc/self/fd"))
+    writing = asyncio.create_task(store.write_stream("k", chunked(b"x" * 10), 10))
+    await asyncio.sleep(0.05)
+    writing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await writing
+    await asyncio.to_thread(opened.wait, 5)
+    await asyncio.sleep(0.05)  # the store's clean-up of what the thread opened
+
+    assert [p.name for p in (tmp_path / "store").rglob("*") if p.is_file() and "lock" not in str(p)] == []
+    assert len(os.listdir("/proc/self/fd")) == descriptors
 
 
 async def test_open_range_without_bounds_yields_the_whole_object(store: ObjectStore) -> None:
