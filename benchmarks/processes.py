@@ -63,11 +63,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    """Until `url` answers anything at all; fails early if the process died."""
+def wait_for_http(url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 60.0) -> None:
+    """Until `url` answers anything at all; fails early if `process` (the server) died."""
     deadline = time.monotonic() + timeout
     while True:
-        if process.poll() is not None:
+        if process is not None and process.poll() is not None:
             raise RuntimeError(f"{process.args!r} exited with status {process.returncode} before answering")
         try:
             with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback URL we built
@@ -92,13 +92,18 @@ class Server:
         return self.process.pid
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `timeout`; always reaped."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=timeout)
 
 
 def start_server(

@@ -17,8 +17,9 @@ import boto3
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Playwright, sync_playwright
 
-from tests.browser.harness import ServeProcess, launch_chromium
+from tests.browser.harness import launch_chromium
 from tests.support.credentials import ALL_CREDS, BEARER_TOKEN, LOG_SECRETS, write_clients_file
+from tests.support.serve import ServeProcess
 
 WEB_BUCKET = "tooltool-web-tests"  # not the shared test bucket: other tests reset that one
 UPLOAD_SECRET = "browser-tests-upload-secret-0123456789"

@@ -1,5 +1,5 @@
 """What the browser tests and the screenshot command share: Debian's chromium driven by Playwright,
-and `python -m proxy serve` as a real process on a local directory or on moto.
+and the API calls tooltool.py makes (the proxy itself runs as tests/support/serve.py's ServeProcess).
 
 Playwright's own browser downloads are never used (`playwright install` cannot work here and is
 not needed): the browser is /usr/bin/chromium from Debian's `chromium` package, installed by
@@ -7,17 +7,12 @@ install-chromium.sh when it is missing.
 """
 
 import json
-import os
 import subprocess
-import sys
 import urllib.request
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tests.support.credentials import LOG_SECRETS
 from tests.support.hawk import tooltool_header
-from tests.support.net import free_port, wait_for_http
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_SCRIPT = Path(__file__).with_name("install-chromium.sh")
@@ -54,45 +49,6 @@ def ensure_chromium() -> Path:
 def launch_chromium(playwright: Any) -> Any:
     """A headless Chromium; Playwright gives each launch a fresh profile directory of its own."""
     return playwright.chromium.launch(executable_path=str(ensure_chromium()), headless=True, args=CHROMIUM_ARGS)
-
-
-class ServeProcess:
-    """`python -m proxy serve` on a free loopback port, its log in a file."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        inherited = {k: v for k, v in os.environ.items() if not k.startswith("TOOLTOOL_")}
-        self.env = {**inherited, "TOOLTOOL_PUBLIC_URL": self.url, **env}
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> "ServeProcess":
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "proxy", "serve", "--port", str(self.port)],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for_http(f"{self.url}/__lbheartbeat__")
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    def log_lines(self) -> list[str]:
-        return self.log_path.read_text(errors="replace").splitlines()
-
-    def leaked_secrets(self, secrets: Iterable[str] = LOG_SECRETS) -> list[str]:
-        """Log lines of this process holding any of `secrets`."""
-        return [f"{secret!r} in: {line}" for line in self.log_lines() for secret in secrets if secret in line]
 
 
 def api_request(

@@ -14,8 +14,9 @@ from pathlib import Path
 
 from playwright.sync_api import Page, expect, sync_playwright
 
-from tests.browser.harness import ChromiumMissing, ServeProcess, launch_chromium, upload_as_tooltool
+from tests.browser.harness import ChromiumMissing, launch_chromium, upload_as_tooltool
 from tests.support.credentials import ADMIN, write_clients_file
+from tests.support.serve import ServeProcess
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 KiB = 1024

@@ -7,8 +7,6 @@ a client that behaves as tooltool.py does on the wire (tests/support/tooltool_cl
 import json
 import os
 import socket
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -19,7 +17,8 @@ import pytest
 
 from tests.support import tooltool_client
 from tests.support.cli import clean_env, run_cli
-from tests.support.net import free_port, wait_for_http
+from tests.support.net import free_port
+from tests.support.serve import ServeProcess
 
 
 @dataclass
@@ -36,26 +35,11 @@ class Served:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     """`tooltool-proxy serve` with no configuration at all, in an empty directory."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_for_http(url + "__lbheartbeat__")
-        assert process.stderr is not None
-        banner = "".join(process.stderr.readline() for _ in range(4))
-        yield Served(url=url, cwd=tmp_path, stderr=banner)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
+    stderr = tmp_path / "serve.err"
+    with ServeProcess({}, tmp_path / "serve.log", cwd=tmp_path, public_url=False, stderr_path=stderr) as process:
+        # The banner is printed (line-buffered) before the server listens, so it is there once it answers.
+        banner = "".join(stderr.read_text().splitlines(keepends=True)[:4])
+        yield Served(url=f"{process.url}/", cwd=tmp_path, stderr=banner)
 
 
 def test_serve_creates_admin_client_and_prints_how_to_use_it(served: Served) -> None:
@@ -227,29 +211,18 @@ def test_malformed_clients_file_stops_start_up_with_one_line(tmp_path: Path) -> 
 
 def test_requests_the_parser_refuses_leave_no_secret_in_the_logs(tmp_path: Path) -> None:
     # aiohttp refuses over-long lines before the application runs, and logs the offending text.
-    port = free_port()
-    log_file = tmp_path / "serve.log"
-    with log_file.open("w") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "proxy", "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=clean_env(),
-            stdout=log,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_http(f"http://127.0.0.1:{port}/__lbheartbeat__")
-            for raw in (
-                b"GET /sha512/x?token=QUERY-SECRET" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
-                b"GET /sha512/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer HEADER-SECRET" + b"b" * 9000 + b"\r\n\r\n",
-            ):
-                with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
-                    connection.sendall(raw)
-                    assert connection.recv(100).startswith(b"HTTP/1.")
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
-    text = log_file.read_text()
+    server = ServeProcess(
+        {}, tmp_path / "serve.log", cwd=tmp_path, public_url=False, stderr_path=tmp_path / "serve.err"
+    )
+    with server:
+        for raw in (
+            b"GET /sha512/x?token=QUERY-SECRET" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /sha512/x HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer HEADER-SECRET" + b"b" * 9000 + b"\r\n\r\n",
+        ):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+                connection.sendall(raw)
+                assert connection.recv(100).startswith(b"HTTP/1.")
+    text = server.log_path.read_text()
     assert "refused a request the HTTP parser could not read (LineTooLong" in text
     assert "QUERY-SECRET" not in text
     assert "HEADER-SECRET" not in text

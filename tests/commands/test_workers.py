@@ -5,14 +5,11 @@ request that was answered. Real `python -m proxy serve` processes, read through 
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,22 +17,17 @@ import pytest
 
 from proxy.workers import parse_workers
 from tests.support import tooltool_client
-from tests.support.cli import clean_env, run_cli
-from tests.support.net import free_port, wait_for_http
+from tests.support.cli import run_cli
+from tests.support.serve import ServeProcess
 
 WAIT_SECONDS = 30.0
 
 
-@dataclass
-class Served:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-    cwd: Path
+class Served(ServeProcess):
+    """`serve` with the embedded default in tmp_path, read through its JSON log lines (stdout)."""
 
     def records(self) -> list[dict[str, Any]]:
-        lines = self.log.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
+        return [json.loads(line) for line in self.log_lines() if line.startswith("{")]
 
     def of_type(self, kind: str) -> list[dict[str, Any]]:
         return [record for record in self.records() if record["Type"] == kind]
@@ -60,36 +52,25 @@ class Served:
         return [record for record in self.of_type("request.summary")]
 
 
-def start(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> Served:
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "proxy", "serve", "--port", str(port), *args],
-            cwd=tmp_path,
-            env={**clean_env(), **(env or {})},
-            stdout=output,
-            stderr=subprocess.DEVNULL,
-        )
-    served = Served(process, f"http://127.0.0.1:{port}", log, tmp_path)
-    wait_for_http(served.url + "/__lbheartbeat__", timeout=WAIT_SECONDS)
-    return served
-
-
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     started: list[Served] = []
 
     def run(*args: str, env: dict[str, str] | None = None) -> Served:
-        served = start(tmp_path, *args, env=env)
+        served = Served(
+            env or {},
+            tmp_path / "serve.log",
+            args=args,
+            cwd=tmp_path,
+            public_url=False,
+            stderr_path=tmp_path / "serve.err",
+        )
         started.append(served)
-        return served
+        return served.start()
 
     yield run
     for served in started:
-        if served.process.poll() is None:
-            served.process.kill()
-            served.process.wait(timeout=10)
+        served.stop()
         for pid in served.workers().values():
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
@@ -155,7 +136,7 @@ def test_workers_share_one_upload_secret(serve: Callable[..., Served], tmp_path:
     # TOOLTOOL_UPLOAD_SECRET is unset: the supervisor makes one for all workers, so a put_url
     # made by one worker is accepted by the other (the local store's uploads go through the proxy).
     served = serve("--workers", "2")
-    auth = served.cwd / "tooltool-data" / "admin-auth.json"
+    auth = tmp_path / "tooltool-data" / "admin-auth.json"
     served.wait_for("the admin auth file", auth.exists)
 
     def put_served_by_another_worker() -> bool:
@@ -174,7 +155,7 @@ def test_workers_share_one_upload_secret(serve: Callable[..., Served], tmp_path:
     put_urls: list[str] = []
     served.wait_for("a put_url used on the other worker", put_served_by_another_worker)
     # The production log path (serve's own line builder) holds no credential either.
-    text = served.log.read_text()
+    text = served.log_path.read_text()
     access_token = json.loads(auth.read_text())["accessToken"]
     for secret in (access_token, "Hawk ", "Authorization", *(url.split("?", 1)[1] for url in put_urls)):
         assert secret not in text

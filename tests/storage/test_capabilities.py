@@ -2,8 +2,6 @@
 refuses, and the closeable ByteStream of open_range, on real stores."""
 
 import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from proxy.storage.cas import CONDITIONS_UNDECLARED_WARNING, probe_conditional_w
 from proxy.storage.local import LocalStore
 from proxy.storage.retrying import RetryingStore
 from proxy.stores import open_location
+from tests.support.cli import clean_env, run_cli
 from tests.support.faults import FaultyStore
 from tests.support.moto import BUCKET
 from tests.support.net import free_port
@@ -166,17 +165,8 @@ async def test_redirects_on_a_store_that_cannot_sign_stop_start_up(tmp_path: Pat
 
 
 def test_serve_exits_2_with_the_line_for_a_redirect_the_local_store_cannot_do(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLTOOL_") and k != "PORT"}
-    env |= {"TOOLTOOL_STORE": f"file://{tmp_path / 'data'}", "TOOLTOOL_DOWNLOAD": "redirect"}
-    result = subprocess.run(
-        [sys.executable, "-m", "proxy", "serve", "--port", str(free_port())],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    env = clean_env() | {"TOOLTOOL_STORE": f"file://{tmp_path / 'data'}", "TOOLTOOL_DOWNLOAD": "redirect"}
+    result = run_cli("serve", "--port", str(free_port()), cwd=tmp_path, env=env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "tooltool-proxy: error: TOOLTOOL_DOWNLOAD=redirect needs a store that signs URLs, and the LocalStore of "

@@ -14,11 +14,9 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import itertools
 import json
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +28,7 @@ from proxy.keys import artifact_key, index_key, received_key, staging_key, stagi
 from tests.support.credentials import UPLOADER
 from tests.support.hawk import tooltool_header
 from tests.support.moto import BUCKET
-from tests.support.net import free_port, wait_for_http
+from tests.support.serve import ServeProcess
 
 MiB = 1024 * 1024
 # Half of it (where the sender stalls) is more than one 16 MiB multipart part on S3.
@@ -41,70 +39,22 @@ UPLOAD_SECRET = "crash-recovery-upload-secret-0123456789"  # put_urls stay valid
 POLL_SECONDS = 0.005
 
 
-class ProxyProcess:
-    """`python -m proxy serve` on a fixed port, that a test can freeze, SIGKILL and start again."""
-
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **env, "TOOLTOOL_PUBLIC_URL": self.url}
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def start(self) -> None:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "proxy", "serve", "--port", str(self.port)],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        wait_for_http(f"{self.url}/__lbheartbeat__")
-
-    def freeze(self) -> None:
-        os.kill(self.pid, signal.SIGSTOP)
-
-    def kill(self) -> None:
-        os.kill(self.pid, signal.SIGKILL)
-        assert self.process is not None
-        self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            os.kill(self.pid, signal.SIGCONT)
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-
 @pytest.fixture
-def launch(store_env: dict[str, str], clients_file: Path, tmp_path: Path) -> Iterator[Callable[..., ProxyProcess]]:
+def launch(store_env: dict[str, str], clients_file: Path, tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
     """Start proxy processes on the parametrized store; keyword arguments become TOOLTOOL_* variables."""
-    started: list[ProxyProcess] = []
+    numbers = itertools.count()
+    with contextlib.ExitStack() as started:
 
-    def start(**overrides: str) -> ProxyProcess:
-        env = {
-            **store_env,
-            "TOOLTOOL_CLIENTS_FILE": str(clients_file),
-            "TOOLTOOL_UPLOAD_SECRET": UPLOAD_SECRET,
-            **{f"TOOLTOOL_{key.upper()}": value for key, value in overrides.items()},
-        }
-        proxy = ProxyProcess(env, tmp_path / f"proxy-{len(started)}.log")
-        started.append(proxy)
-        proxy.start()
-        return proxy
+        def start(**overrides: str) -> ServeProcess:
+            env = {
+                **store_env,
+                "TOOLTOOL_CLIENTS_FILE": str(clients_file),
+                "TOOLTOOL_UPLOAD_SECRET": UPLOAD_SECRET,
+                **{f"TOOLTOOL_{key.upper()}": value for key, value in overrides.items()},
+            }
+            return started.enter_context(ServeProcess(env, tmp_path / f"proxy-{next(numbers)}.log"))
 
-    yield start
-    for proxy in started:
-        proxy.stop()
+        yield start
 
 
 class StoreView:
@@ -132,7 +82,7 @@ class StoreView:
             ]
         return [key for key, size in self._files(prefix) if Path(key).name.startswith(".tmp-") and size > 0]
 
-    def verification_started(self, proxy: ProxyProcess, verifying: str) -> bool:
+    def verification_started(self, proxy: ServeProcess, verifying: str) -> bool:
         """The proxy is hashing its `.verifying-<attempt>` copy (`verifying` is the prefix of its
         key): on the local store it has that file open (it opens it only to hash it); on S3 the
         copy exists (hashing follows at once)."""
@@ -172,7 +122,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def signed(
-    session: aiohttp.ClientSession, proxy: ProxyProcess, method: str, path: str, body: Any = None
+    session: aiohttp.ClientSession, proxy: ServeProcess, method: str, path: str, body: Any = None
 ) -> tuple[int, dict[str, str], Any]:
     """A request as tooltool.py signs it; (status, headers, JSON body or None)."""
     data = None if body is None else json.dumps(body).encode()
@@ -185,7 +135,7 @@ async def signed(
         return response.status, dict(response.headers), json.loads(text) if text.startswith("{") else None
 
 
-async def post_batch(session: aiohttp.ClientSession, proxy: ProxyProcess, data: bytes) -> tuple[int, str]:
+async def post_batch(session: aiohttp.ClientSession, proxy: ServeProcess, data: bytes) -> tuple[int, str]:
     """POST /upload for one public file: (batch id, put_url)."""
     digest = hashlib.sha512(data).hexdigest()
     entry = {"size": len(data), "digest": digest, "algorithm": "sha512", "visibility": "public"}
@@ -204,12 +154,12 @@ async def put(session: aiohttp.ClientSession, put_url: str, body: bytes | AsyncI
         return response.status
 
 
-async def complete(session: aiohttp.ClientSession, proxy: ProxyProcess, digest: str) -> tuple[int, dict[str, str]]:
+async def complete(session: aiohttp.ClientSession, proxy: ServeProcess, digest: str) -> tuple[int, dict[str, str]]:
     status, headers, _ = await signed(session, proxy, "GET", f"/upload/complete/sha512/{digest}")
     return status, headers
 
 
-async def downloaded_digest(session: aiohttp.ClientSession, proxy: ProxyProcess, digest: str) -> str:
+async def downloaded_digest(session: aiohttp.ClientSession, proxy: ServeProcess, digest: str) -> str:
     """sha512 of what an anonymous tooltool.py download gets (following a redirect to the store)."""
     url = f"{proxy.url}/sha512/{digest}"
     async with session.get(url, allow_redirects=False) as response:
@@ -253,7 +203,7 @@ def random_bytes(size: int) -> bytes:
 
 @pytest.mark.parametrize("retry", ["same_put_url", "new_batch"])
 async def test_kill_mid_put_leaves_nothing_committed_and_the_upload_can_be_retried(
-    launch: Callable[..., ProxyProcess], store_view: StoreView, session: aiohttp.ClientSession, retry: str
+    launch: Callable[..., ServeProcess], store_view: StoreView, session: aiohttp.ClientSession, retry: str
 ) -> None:
     proxy = launch(upload_target="proxy")
     data = random_bytes(MID_PUT_BYTES)
@@ -284,7 +234,7 @@ async def test_kill_mid_put_leaves_nothing_committed_and_the_upload_can_be_retri
 
 
 async def test_kill_mid_verification_leaves_nothing_committed_and_complete_can_be_retried(
-    launch: Callable[..., ProxyProcess],
+    launch: Callable[..., ServeProcess],
     store_view: StoreView,
     session: aiohttp.ClientSession,
 ) -> None:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import boto3
 
-from tests.support.net import free_port, wait_for_http
+from tests.support.net import free_port, stop_process, wait_for_http
 
 BUCKET = "tooltool-test"
 
@@ -38,11 +38,7 @@ def moto_server() -> Iterator[str]:
         wait_for_http(f"{url}/moto-api/")
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_process(process)
 
 
 def fresh_bucket(endpoint: str, bucket: str = BUCKET) -> str:

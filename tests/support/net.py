@@ -1,27 +1,5 @@
-"""Loopback ports and waiting for a server to answer."""
+"""Loopback ports and waiting for a server to answer: the benchmarks' own, so there is one of each."""
 
-import socket
-import time
-import urllib.error
-import urllib.request
+from benchmarks.processes import free_port, stop_process, wait_for_http
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError as answered:
-            answered.close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
+__all__ = ["free_port", "stop_process", "wait_for_http"]

@@ -10,12 +10,10 @@ request replayed to the other replica behind one public URL is refused.
 """
 
 import asyncio
+import contextlib
 import hashlib
 import json
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +30,8 @@ from proxy.storage.s3 import S3Store
 from tests.support.credentials import ADMIN, write_clients_file
 from tests.support.hawk import tooltool_header
 from tests.support.moto import BUCKET
-from tests.support.net import free_port, wait_for_http
 from tests.support.proxies import Proxy
+from tests.support.serve import ServeProcess
 
 ROUNDS = 100  # of each race, on each store (200 a race across the two stores)
 CONCURRENT_ROUNDS = 8  # rounds (each on its own digest) in flight at once
@@ -47,29 +45,13 @@ class Cluster:
     store: ObjectStore  # the shared store, read directly to check what was acknowledged
 
 
-def start_replica(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    port = int(env["PORT"])
-    with log.open("wb") as output:  # the replica's log, for a failing test's report
-        process = subprocess.Popen(
-            [sys.executable, "-m", "proxy", "serve", "--port", str(port)],
-            env={**env, "TOOLTOOL_PUBLIC_URL": f"http://127.0.0.1:{port}"},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    wait_for_http(f"http://127.0.0.1:{port}/__lbheartbeat__")
-    return process
-
-
 @pytest.fixture
 async def cluster(store_kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLTOOL_")}
-    env.update(
-        {
-            "TOOLTOOL_CLIENTS_FILE": str(write_clients_file(tmp_path / "clients.json")),
-            "TOOLTOOL_CACHE_TTL": str(CACHE_TTL),
-            "TOOLTOOL_UPLOAD_SECRET": secrets.token_hex(16),  # one for every replica, as documented
-        }
-    )
+    env = {
+        "TOOLTOOL_CLIENTS_FILE": str(write_clients_file(tmp_path / "clients.json")),
+        "TOOLTOOL_CACHE_TTL": str(CACHE_TTL),
+        "TOOLTOOL_UPLOAD_SECRET": secrets.token_hex(16),  # one for every replica, as documented
+    }
     store: ObjectStore
     if store_kind == "s3":
         request.getfixturevalue("s3_bucket")
@@ -80,21 +62,21 @@ async def cluster(store_kind: str, tmp_path: Path, request: pytest.FixtureReques
         root = tmp_path / "shared-store"
         env["TOOLTOOL_STORE"] = f"file://{root}"
         store = LocalStore(root)
-    ports = [free_port(), free_port()]
-    processes = [start_replica({**env, "PORT": str(port)}, tmp_path / f"replica-{port}.log") for port in ports]
-    sessions = [aiohttp.ClientSession() for _ in ports]
-    proxies = [
-        Proxy(url=f"http://127.0.0.1:{port}", app=cast(Any, None), session=session)
-        for port, session in zip(ports, sessions, strict=True)
-    ]
     try:
-        yield Cluster(proxies[0], proxies[1], store)
+        with contextlib.ExitStack() as replicas:
+            # Each replica's log is kept for a failing test's report.
+            servers = [replicas.enter_context(ServeProcess(env, tmp_path / f"replica-{name}.log")) for name in "ab"]
+            sessions = [aiohttp.ClientSession() for _ in servers]
+            proxies = [
+                Proxy(url=server.url, app=cast(Any, None), session=session)
+                for server, session in zip(servers, sessions, strict=True)
+            ]
+            try:
+                yield Cluster(proxies[0], proxies[1], store)
+            finally:
+                for session in sessions:
+                    await session.close()
     finally:
-        for session in sessions:
-            await session.close()
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
         await store.close()
 
 

@@ -3,8 +3,6 @@ bucket share everything through the store; the cache TTL bounds how long one may
 
 import json
 import os
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -17,42 +15,24 @@ from tests.support import tooltool_client
 from tests.support.credentials import ADMIN, write_clients_file
 from tests.support.hawk import tooltool_header
 from tests.support.moto import BUCKET
-from tests.support.net import free_port, wait_for_http
+from tests.support.serve import ServeProcess
 
 CACHE_TTL = 2  # seconds: the documented bound on how stale another replica's view can be
 
 
-def start_replica(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "proxy", "serve", "--port", str(port)],
-        env={**env, "TOOLTOOL_PUBLIC_URL": f"http://127.0.0.1:{port}"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    wait_for_http(url + "__lbheartbeat__")
-    return process, url
-
-
 @pytest.fixture
 def replicas(moto_endpoint: str, s3_bucket: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLTOOL_")}
-    env.update(
-        {
-            "TOOLTOOL_STORE": f"s3://{BUCKET}/",
-            "TOOLTOOL_S3_ENDPOINT_URL": moto_endpoint,
-            "TOOLTOOL_CLIENTS_FILE": str(write_clients_file(tmp_path / "clients.json")),
-            "TOOLTOOL_CACHE_TTL": str(CACHE_TTL),
-        }
-    )
-    started = [start_replica(env) for _ in range(2)]
-    try:
-        yield started[0][1], started[1][1]
-    finally:
-        for process, _ in started:
-            process.terminate()
-            process.wait(timeout=10)
+    env = {
+        "TOOLTOOL_STORE": f"s3://{BUCKET}/",
+        "TOOLTOOL_S3_ENDPOINT_URL": moto_endpoint,
+        "TOOLTOOL_CLIENTS_FILE": str(write_clients_file(tmp_path / "clients.json")),
+        "TOOLTOOL_CACHE_TTL": str(CACHE_TTL),
+    }
+    with (
+        ServeProcess(env, tmp_path / "replica-a.log") as first,
+        ServeProcess(env, tmp_path / "replica-b.log") as second,
+    ):
+        yield f"{first.url}/", f"{second.url}/"
 
 
 def admin_auth_file(tmp_path: Path) -> Path:
