@@ -39,6 +39,8 @@ setup(
             "pytest>=8,<10",
             "pytest-aiohttp>=1.1,<2",
             "pytest-asyncio>=0.24",
+            # tox.ini runs the suite on every core (-n auto): most tests wait on servers and processes.
+            "pytest-xdist>=3.6,<4",
             "moto[s3,server]>=5.1,<6",
             f"boto3{BOTOCORE_RANGE}",
             "flask>=3",

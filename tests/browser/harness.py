@@ -6,8 +6,10 @@ not needed): the browser is /usr/bin/chromium from Debian's `chromium` package, 
 install-chromium.sh when it is missing.
 """
 
+import fcntl
 import json
 import subprocess
+import tempfile
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from tests.support.hawk import tooltool_header
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_SCRIPT = Path(__file__).with_name("install-chromium.sh")
+INSTALL_LOCK = Path(tempfile.gettempdir()) / "tooltool-proxy-chromium-install.lock"
 # Without the background-networking flags Chromium keeps trying to reach Google's services.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -36,7 +39,13 @@ def ensure_chromium() -> Path:
     """/usr/bin/chromium, installed with install-chromium.sh (apt-get) first when missing."""
     if CHROMIUM.exists():
         return CHROMIUM
-    result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True)
+    # One install at a time: the suite's worker processes may all get here at once, and apt-get
+    # refuses to run beside itself.
+    with open(INSTALL_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if CHROMIUM.exists():
+            return CHROMIUM
+        result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True)
     if result.returncode != 0 or not CHROMIUM.exists():
         last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
         raise ChromiumMissing(
