@@ -47,6 +47,7 @@ MALFORMED_DIGESTS = {
 TO_INTERNAL = {"op": "set_visibility", "visibility": "internal"}
 TO_PUBLIC = {"op": "set_visibility", "visibility": "public"}
 DELETE = {"op": "delete_instances"}
+METADATA_MESSAGE = "Bug 3: metadata API"
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -103,12 +104,7 @@ async def get_batch(proxy: Proxy, batch_id: int | str, creds: Creds | None = ANO
 
 
 async def download(proxy: Proxy, digest: str, creds: Creds | None = ANONYMOUS) -> tuple[int, bytes]:
-    """GET /sha512/<d> as tooltool.py does: follow a redirect with a plain GET (no Authorization)."""
-    response = await proxy.request("GET", f"/sha512/{digest}", creds)
-    if response.status != 302:
-        return response.status, await response.read()
-    async with proxy.session.get(response.headers["Location"]) as redirected:
-        return redirected.status, await redirected.read()
+    return await proxy.download(digest, creds)
 
 
 async def assert_downloads(proxy: Proxy, data: bytes, creds: Creds | None = ANONYMOUS) -> None:
@@ -118,28 +114,13 @@ async def assert_downloads(proxy: Proxy, data: bytes, creds: Creds | None = ANON
 async def upload(proxy: Proxy, files: dict[str, tuple[bytes, str]], creds: Creds = UPLOADER) -> dict[str, Any]:
     """The whole tooltool.py sequence for one batch of {filename: (bytes, visibility)}; returns
     the POST /upload result."""
-    result = await start_batch(proxy, files, creds)
-    for name, (data, _) in files.items():
-        put_url = result["files"][name].get("put_url")
-        if put_url:
-            assert await proxy.put(put_url, data) == 200
-            complete = await proxy.request("GET", f"/upload/complete/sha512/{sha512(data)}", creds)
-            assert complete.status == 202, await complete.text()
+    result: dict[str, Any] = await proxy.upload_files(creds, files, METADATA_MESSAGE)
     return result
 
 
 async def start_batch(proxy: Proxy, files: dict[str, tuple[bytes, str]], creds: Creds = UPLOADER) -> dict[str, Any]:
     """POST /upload only: the batch is recorded, no bytes are sent."""
-    body = {
-        "message": "Bug 3: metadata API",
-        "files": {
-            name: {"size": len(data), "digest": sha512(data), "algorithm": "sha512", "visibility": visibility}
-            for name, (data, visibility) in files.items()
-        },
-    }
-    response = await proxy.request("POST", "/upload", creds, encode(body))
-    assert response.status == 200, await response.text()
-    result: dict[str, Any] = (await response.json())["result"]
+    result: dict[str, Any] = await proxy.start_files(creds, files, METADATA_MESSAGE)
     return result
 
 

@@ -112,12 +112,7 @@ async def complete(proxy: Proxy, digest: str, creds: Creds | None = UPLOADER) ->
 
 
 async def download(proxy: Proxy, digest: str, creds: Creds | None = UPLOADER) -> tuple[int, bytes]:
-    """GET /sha512/<d> as tooltool.py does: follow a redirect with a plain GET (no Authorization)."""
-    response = await proxy.request("GET", f"/sha512/{digest}", creds)
-    if response.status != 302:
-        return response.status, await response.read()
-    async with proxy.session.get(response.headers["Location"]) as redirected:
-        return redirected.status, await redirected.read()
+    return await proxy.download(digest, creds)
 
 
 async def stored(proxy: Proxy, key: str) -> bytes | None:

@@ -94,10 +94,13 @@ class Proxy:
         await response.read()
         return response
 
-    async def upload_batch(self, creds: Creds, files: dict[str, bytes], visibility: str = "public") -> Any:
+    async def start_files(
+        self, creds: Creds, files: dict[str, tuple[bytes, str]], message: str = "Bug 1: test upload"
+    ) -> Any:
+        """POST /upload of {filename: (bytes, visibility)}, which must be a 200; its result."""
         body = json.dumps(
             {
-                "message": "Bug 1: test upload",
+                "message": message,
                 "files": {
                     name: {
                         "size": len(data),
@@ -105,13 +108,31 @@ class Proxy:
                         "algorithm": "sha512",
                         "visibility": visibility,
                     }
-                    for name, data in files.items()
+                    for name, (data, visibility) in files.items()
                 },
             }
         ).encode()
         response = await self.request("POST", "/upload", creds, body)
         assert response.status == 200, await response.text()
         return (await response.json())["result"]
+
+    async def upload_files(
+        self, creds: Creds, files: dict[str, tuple[bytes, str]], message: str = "Bug 1: test upload"
+    ) -> Any:
+        """The whole tooltool.py sequence for one batch (POST /upload, the PUTs, upload/complete);
+        the POST /upload result."""
+        result = await self.start_files(creds, files, message)
+        for name, (data, _) in files.items():
+            put_url = result["files"][name].get("put_url")
+            if put_url:
+                assert await self.put(put_url, data) == 200
+                digest = hashlib.sha512(data).hexdigest()
+                response = await self.request("GET", f"/upload/complete/sha512/{digest}", creds)
+                assert response.status == 202, await response.text()
+        return result
+
+    async def upload_batch(self, creds: Creds, files: dict[str, bytes], visibility: str = "public") -> Any:
+        return await self.start_files(creds, {name: (data, visibility) for name, data in files.items()})
 
     async def put(self, put_url: str, data: bytes) -> int:
         """PUT as tooltool.py does: only Content-Type and Content-Length, no Authorization."""
@@ -125,14 +146,16 @@ class Proxy:
 
     async def upload(self, creds: Creds, name: str, data: bytes, visibility: str = "public") -> str:
         """The whole tooltool.py sequence for one file; returns its digest."""
-        digest = hashlib.sha512(data).hexdigest()
-        result = await self.upload_batch(creds, {name: data}, visibility)
-        put_url = result["files"][name].get("put_url")
-        if put_url:
-            assert await self.put(put_url, data) == 200
-            response = await self.request("GET", f"/upload/complete/sha512/{digest}", creds)
-            assert response.status == 202, await response.text()
-        return digest
+        await self.upload_files(creds, {name: (data, visibility)})
+        return hashlib.sha512(data).hexdigest()
+
+    async def download(self, digest: str, creds: Creds | None = None) -> tuple[int, bytes]:
+        """GET /sha512/<d> as tooltool.py does: follow a redirect with a plain GET (no Authorization)."""
+        response = await self.request("GET", f"/sha512/{digest}", creds)
+        if response.status != 302:
+            return response.status, await response.read()
+        async with self.session.get(response.headers["Location"]) as redirected:
+            return redirected.status, await redirected.read()
 
     async def snapshot(self) -> dict[str, str]:
         """Every key of the store with its ETag: compare before and after to prove nothing changed.

@@ -25,22 +25,7 @@ def sha512(data: bytes) -> str:
 
 async def upload(proxy: Proxy, creds: Creds, message: str, files: dict[str, tuple[bytes, str]]) -> dict[str, Any]:
     """The tooltool.py sequence for one batch: POST /upload, the PUTs, upload/complete."""
-    body = {
-        "message": message,
-        "files": {
-            name: {"size": len(data), "digest": sha512(data), "algorithm": "sha512", "visibility": visibility}
-            for name, (data, visibility) in files.items()
-        },
-    }
-    response = await proxy.request("POST", "/upload", creds, json.dumps(body).encode())
-    assert response.status == 200, await response.text()
-    batch: dict[str, Any] = (await response.json())["result"]
-    for name, (data, _) in files.items():
-        put_url = batch["files"][name].get("put_url")
-        if put_url:
-            assert await proxy.put(put_url, data) == 200
-            done = await proxy.request("GET", f"/upload/complete/sha512/{sha512(data)}", creds)
-            assert done.status == 202, await done.text()
+    batch: dict[str, Any] = await proxy.upload_files(creds, files, message)
     return batch
 
 
